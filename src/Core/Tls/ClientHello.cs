@@ -112,40 +112,55 @@ internal static class ClientHello
         }
         if (data.Length < 5 + 4)
         {
-            return ClientHelloStatus.Incomplete;
-        }
-
-        // The first record carries the handshake header, which gives the message length.
-        int firstRecordLength = BinaryPrimitives.ReadUInt16BigEndian(data.Slice(3));
-        if (data[1] != 3 || firstRecordLength < 4 || firstRecordLength > 16 * 1024)
-        {
-            return ClientHelloStatus.Unreadable;
-        }
-        if (data[5] != HandshakeTypeClientHello)
-        {
-            return ClientHelloStatus.Unreadable;
-        }
-        int messageLength = (data[6] << 16) | (data[7] << 8) | data[8];
-        if (messageLength > MaxHelloLength)
-        {
-            return ClientHelloStatus.Unreadable;
-        }
-        int needed = 4 + messageLength;
-
-        if (firstRecordLength >= needed)
-        {
-            if (data.Length < 5 + needed)
+            // Too short for the fast path's header; a fragmented header is handled below once a record is complete.
+            if (data.Length < 5 || data.Length < 5 + BinaryPrimitives.ReadUInt16BigEndian(data.Slice(3)))
             {
                 return ClientHelloStatus.Incomplete;
             }
-            return ParseBody(data.Slice(9, messageLength), 9, ref info) ? ClientHelloStatus.Complete : ClientHelloStatus.Unreadable;
+            return ParseFragmented(data, ref info);
         }
 
-        // Fragmented over several handshake records (RFC 8446 §5.1 allows it): gather the fragments.
-        var message = new byte[needed];
+        // Usual case: the first record carries the whole hello; it is read in place.
+        int firstRecordLength = BinaryPrimitives.ReadUInt16BigEndian(data.Slice(3));
+        if (data[1] != 3 || firstRecordLength == 0 || firstRecordLength > 16 * 1024)
+        {
+            return ClientHelloStatus.Unreadable;
+        }
+        if (firstRecordLength >= 4)
+        {
+            if (data[5] != HandshakeTypeClientHello)
+            {
+                return ClientHelloStatus.Unreadable;
+            }
+            int messageLength = (data[6] << 16) | (data[7] << 8) | data[8];
+            if (messageLength > MaxHelloLength)
+            {
+                return ClientHelloStatus.Unreadable;
+            }
+            if (firstRecordLength >= 4 + messageLength)
+            {
+                if (data.Length < 9 + messageLength)
+                {
+                    return ClientHelloStatus.Incomplete;
+                }
+                return ParseBody(data.Slice(9, messageLength), 9, ref info) ? ClientHelloStatus.Complete : ClientHelloStatus.Unreadable;
+            }
+        }
+        return ParseFragmented(data, ref info);
+    }
+
+    /// <summary>
+    /// A hello split over several handshake records (RFC 8446 §5.1 allows any split, even inside the 4-byte handshake
+    /// header): the fragments are gathered into one array (rare, so the allocation does not matter).
+    /// </summary>
+    private static ClientHelloStatus ParseFragmented(ReadOnlySpan<byte> data, ref ClientHelloInfo info)
+    {
+        Span<byte> header = stackalloc byte[4];
+        int headerHave = 0;
+        byte[]? message = null;
         int have = 0;
         int offset = 0;
-        while (have < needed)
+        while (message is null || have < message.Length)
         {
             if (data.Length - offset < 5)
             {
@@ -164,15 +179,32 @@ internal static class ClientHello
             {
                 return ClientHelloStatus.Incomplete;
             }
-            int take = Math.Min(recordLength, needed - have);
-            data.Slice(offset + 5, take).CopyTo(message.AsSpan(have));
-            have += take;
+            var fragment = data.Slice(offset + 5, recordLength);
             offset += 5 + recordLength;
+            if (message is null)
+            {
+                int take = Math.Min(4 - headerHave, fragment.Length);
+                fragment[..take].CopyTo(header[headerHave..]);
+                headerHave += take;
+                fragment = fragment[take..];
+                if (headerHave < 4)
+                {
+                    continue;
+                }
+                int messageLength = (header[1] << 16) | (header[2] << 8) | header[3];
+                if (header[0] != HandshakeTypeClientHello || messageLength > MaxHelloLength)
+                {
+                    return ClientHelloStatus.Unreadable;
+                }
+                message = new byte[messageLength];
+            }
+            int copy = Math.Min(fragment.Length, message.Length - have);
+            fragment[..copy].CopyTo(message.AsSpan(have));
+            have += copy;
         }
-        // Offsets into a reassembled message do not point into the raw bytes: drop the cipher suite position, the
-        // caller then treats every suite as offered.
-        bool ok = ParseBody(message.AsSpan(4), -1, ref info);
-        return ok ? ClientHelloStatus.Complete : ClientHelloStatus.Unreadable;
+        // Offsets into a reassembled message do not point into the raw bytes: the cipher suite position is dropped and
+        // every suite counts as offered.
+        return ParseBody(message, -1, ref info) ? ClientHelloStatus.Complete : ClientHelloStatus.Unreadable;
     }
 
     /// <summary>True when the cipher suites of the hello include <paramref name="suite"/> (RFC 8446 §4.1.2: u16 list).</summary>

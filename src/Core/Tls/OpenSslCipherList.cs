@@ -8,7 +8,8 @@ namespace FastProxy.Tls;
 // the end (+X) the ciphers it matches; "A+B" matches ciphers matching both; @STRENGTH sorts by key bits. Unknown names
 // are skipped as OpenSSL skips them (we also warn); a string that leaves no cipher is an error, as
 // SSL_CTX_set_cipher_list fails and nginx refuses to start. The table is OpenSSL 3.0's (`openssl ciphers -V -stdname
-// ALL:COMPLEMENTOFALL` on Debian 12) with its HIGH and DEFAULT memberships; TLS 1.3 suites are not set by ssl_ciphers
+// ALL:COMPLEMENTOFALL` on Debian 12) with its HIGH and DEFAULT memberships, in OpenSSL's initial order (recovered from
+// the order `openssl ciphers` lists each single alias in, which the cipher-string tests check against the real command); TLS 1.3 suites are not set by ssl_ciphers
 // (nginx sets them with ssl_conf_command Ciphersuites), so they are kept at OpenSSL's default.
 
 internal enum Kx : byte { Ecdhe, Dhe, Rsa, Psk, EcdhePsk, DhePsk, RsaPsk, Srp }
@@ -131,6 +132,8 @@ internal static class OpenSslCipherList
         new(0xC018, "AECDH-AES128-SHA", Kx.Ecdhe, Au.Null, Enc.Aes, 128, Mac.Sha1, MinVersion.Tls1, CipherFlags.High),
         new(0x0034, "ADH-AES128-SHA", Kx.Dhe, Au.Null, Enc.Aes, 128, Mac.Sha1, MinVersion.Ssl3, CipherFlags.High),
         new(0x0046, "ADH-CAMELLIA128-SHA", Kx.Dhe, Au.Null, Enc.Camellia, 128, Mac.Sha1, MinVersion.Ssl3, CipherFlags.High),
+        new(0xC006, "ECDHE-ECDSA-NULL-SHA", Kx.Ecdhe, Au.Ecdsa, Enc.Null, 0, Mac.Sha1, MinVersion.Tls1, CipherFlags.None),
+        new(0xC010, "ECDHE-RSA-NULL-SHA", Kx.Ecdhe, Au.Rsa, Enc.Null, 0, Mac.Sha1, MinVersion.Tls1, CipherFlags.None),
         new(0x00AD, "RSA-PSK-AES256-GCM-SHA384", Kx.RsaPsk, Au.Rsa, Enc.AesGcm, 256, Mac.Aead, MinVersion.Tls12, CipherFlags.High | CipherFlags.Default),
         new(0x00AB, "DHE-PSK-AES256-GCM-SHA384", Kx.DhePsk, Au.Psk, Enc.AesGcm, 256, Mac.Aead, MinVersion.Tls12, CipherFlags.High | CipherFlags.Default),
         new(0xCCAE, "RSA-PSK-CHACHA20-POLY1305", Kx.RsaPsk, Au.Rsa, Enc.ChaCha20, 256, Mac.Aead, MinVersion.Tls12, CipherFlags.High | CipherFlags.Default),
@@ -167,9 +170,11 @@ internal static class OpenSslCipherList
         new(0x00C0, "CAMELLIA256-SHA256", Kx.Rsa, Au.Rsa, Enc.Camellia, 256, Mac.Sha256, MinVersion.Tls12, CipherFlags.High),
         new(0x003C, "AES128-SHA256", Kx.Rsa, Au.Rsa, Enc.Aes, 128, Mac.Sha256, MinVersion.Tls12, CipherFlags.High | CipherFlags.Default),
         new(0x00BA, "CAMELLIA128-SHA256", Kx.Rsa, Au.Rsa, Enc.Camellia, 128, Mac.Sha256, MinVersion.Tls12, CipherFlags.High),
+        new(0xC015, "AECDH-NULL-SHA", Kx.Ecdhe, Au.Null, Enc.Null, 0, Mac.Sha1, MinVersion.Tls1, CipherFlags.None),
         new(0xC038, "ECDHE-PSK-AES256-CBC-SHA384", Kx.EcdhePsk, Au.Psk, Enc.Aes, 256, Mac.Sha384, MinVersion.Tls1, CipherFlags.High | CipherFlags.Default),
         new(0xC036, "ECDHE-PSK-AES256-CBC-SHA", Kx.EcdhePsk, Au.Psk, Enc.Aes, 256, Mac.Sha1, MinVersion.Tls1, CipherFlags.High | CipherFlags.Default),
         new(0xC022, "SRP-DSS-AES-256-CBC-SHA", Kx.Srp, Au.Dss, Enc.Aes, 256, Mac.Sha1, MinVersion.Ssl3, CipherFlags.High),
+        new(0x003B, "NULL-SHA256", Kx.Rsa, Au.Rsa, Enc.Null, 0, Mac.Sha256, MinVersion.Tls12, CipherFlags.None),
         new(0xC021, "SRP-RSA-AES-256-CBC-SHA", Kx.Srp, Au.Rsa, Enc.Aes, 256, Mac.Sha1, MinVersion.Ssl3, CipherFlags.High | CipherFlags.Default),
         new(0xC020, "SRP-AES-256-CBC-SHA", Kx.Srp, Au.Srp, Enc.Aes, 256, Mac.Sha1, MinVersion.Ssl3, CipherFlags.High | CipherFlags.Default),
         new(0x00B7, "RSA-PSK-AES256-CBC-SHA384", Kx.RsaPsk, Au.Rsa, Enc.Aes, 256, Mac.Sha384, MinVersion.Tls1, CipherFlags.High | CipherFlags.Default),
@@ -201,10 +206,6 @@ internal static class OpenSslCipherList
         new(0x00AE, "PSK-AES128-CBC-SHA256", Kx.Psk, Au.Psk, Enc.Aes, 128, Mac.Sha256, MinVersion.Tls1, CipherFlags.High | CipherFlags.Default),
         new(0x008C, "PSK-AES128-CBC-SHA", Kx.Psk, Au.Psk, Enc.Aes, 128, Mac.Sha1, MinVersion.Ssl3, CipherFlags.High | CipherFlags.Default),
         new(0xC094, "PSK-CAMELLIA128-SHA256", Kx.Psk, Au.Psk, Enc.Camellia, 128, Mac.Sha256, MinVersion.Tls1, CipherFlags.High),
-        new(0xC006, "ECDHE-ECDSA-NULL-SHA", Kx.Ecdhe, Au.Ecdsa, Enc.Null, 0, Mac.Sha1, MinVersion.Tls1, CipherFlags.None),
-        new(0xC010, "ECDHE-RSA-NULL-SHA", Kx.Ecdhe, Au.Rsa, Enc.Null, 0, Mac.Sha1, MinVersion.Tls1, CipherFlags.None),
-        new(0xC015, "AECDH-NULL-SHA", Kx.Ecdhe, Au.Null, Enc.Null, 0, Mac.Sha1, MinVersion.Tls1, CipherFlags.None),
-        new(0x003B, "NULL-SHA256", Kx.Rsa, Au.Rsa, Enc.Null, 0, Mac.Sha256, MinVersion.Tls12, CipherFlags.None),
         new(0xC03B, "ECDHE-PSK-NULL-SHA384", Kx.EcdhePsk, Au.Psk, Enc.Null, 0, Mac.Sha384, MinVersion.Tls1, CipherFlags.None),
         new(0xC03A, "ECDHE-PSK-NULL-SHA256", Kx.EcdhePsk, Au.Psk, Enc.Null, 0, Mac.Sha256, MinVersion.Tls1, CipherFlags.None),
         new(0xC039, "ECDHE-PSK-NULL-SHA", Kx.EcdhePsk, Au.Psk, Enc.Null, 0, Mac.Sha1, MinVersion.Tls1, CipherFlags.None),
