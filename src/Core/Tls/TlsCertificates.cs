@@ -216,9 +216,9 @@ internal static class PemCertificateLoader
         {
             return copy();
         }
-        catch (CryptographicException e)
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
-            // nginx: "SSL_CTX_use_PrivateKey ... key values mismatch".
+            // nginx: "SSL_CTX_use_PrivateKey ... key values mismatch". .NET throws ArgumentException for a mismatch.
             throw new TlsConfigurationException($"{source}: the private key does not match the certificate ({certificate.Subject})", e);
         }
     }

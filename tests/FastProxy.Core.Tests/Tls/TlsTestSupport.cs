@@ -13,7 +13,7 @@ using Microsoft.Extensions.Logging;
 namespace FastProxy.Tls.Tests;
 
 /// <summary>Key encodings the PEM loader must read.</summary>
-internal enum KeyFormat
+public enum KeyFormat
 {
     Pkcs8,
     Traditional,      // PKCS#1 for RSA, SEC1 for EC
