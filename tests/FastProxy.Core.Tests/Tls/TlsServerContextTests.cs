@@ -297,6 +297,34 @@ public sealed class TlsServerContextTests(TlsServerFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task AuthenticateAsync_ClientOfferingOnlyH2_IsRefusedWithNoApplicationProtocol()
+    {
+        // h2 is not served yet; like nginx (since 1.21.4) the handshake ends with the no_application_protocol alert
+        // (RFC 7301 §3.2) rather than continuing without ALPN.
+        await using var server = StartApiAndWww();
+
+        var s = await Tools.OpenSslAsync(SClientArgs(server, "-servername", "api.example.test", "-alpn", "h2"));
+
+        Assert.Contains("alert no application protocol", s.StdErr);
+        var result = await server.NextResultAsync();
+        Assert.Equal(TlsHandshakeError.NoApplicationProtocol, result.Error);
+    }
+
+    [Fact]
+    public async Task AuthenticateAsync_Tls11Enabled_IsStillRefusedAtOpenSslsDefaultSecurityLevel()
+    {
+        // ssl_protocols TLSv1.1 is accepted, but OpenSSL 3 at security level 1 (Debian 12's default) has no signature
+        // algorithm it allows for TLS 1.1 (MD5+SHA-1), and .NET offers no way to lower the level for one context.
+        await using var server = StartApiAndWww(t => t with { Protocols = ["TLSv1.1", "TLSv1.2"], Ciphers = "HIGH:!aNULL:!MD5" });
+
+        var s = await Tools.OpenSslAsync(SClientArgs(server, "-servername", "api.example.test", "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"));
+
+        Assert.NotEqual(0, s.ExitCode);
+        var result = await server.NextResultAsync();
+        Assert.False(result.Succeeded);
+    }
+
+    [Fact]
     public async Task AuthenticateAsync_EncryptedKeyWithPasswordFile_Serves()
     {
         var pki = fixture.Pki;
