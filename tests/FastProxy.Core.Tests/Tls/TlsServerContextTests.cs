@@ -240,13 +240,20 @@ public sealed class TlsServerContextTests(TlsServerFixture fixture) : IClassFixt
     public async Task AuthenticateAsync_ReloadWithUnchangedFiles_ReusesCertificatesAndResumesSessions()
     {
         ServerConfig[] Servers(IPEndPoint endPoint) => [TlsConfigs.Server(endPoint, ["api.example.test"], TlsConfigs.Tls(fixture.ApiEcdsa))];
-        await using var server = new TestTlsServer(endPoint => TlsServerContext.Create(endPoint, Servers(endPoint), _cache, _logger));
+        var session = Path.Combine(fixture.Pki.Directory, "reload-" + Guid.NewGuid().ToString("N") + ".pem");
+        const string request = "GET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n";
+        await using var before = new TestTlsServer(endPoint => TlsServerContext.Create(endPoint, Servers(endPoint), _cache, _logger));
+        var first = await Tools.RunAsync("openssl", SClientArgs(before, "-servername", "api.example.test", "-ign_eof", "-sess_out", session), request);
         int loads = _cache.Loads;
 
-        var reloaded = TlsServerContext.Create(server.EndPoint, Servers(server.EndPoint), _cache, _logger);
+        // The reload: a new snapshot builds a new context from the same, unchanged files.
+        await using var after = new TestTlsServer(endPoint => TlsServerContext.Create(endPoint, Servers(endPoint), _cache, _logger));
+        var second = await Tools.RunAsync("openssl", SClientArgs(after, "-servername", "api.example.test", "-ign_eof", "-sess_in", session), request);
 
         Assert.Equal(loads, _cache.Loads);
-        Assert.NotSame(server.Context, reloaded);
+        Assert.NotSame(before.Context, after.Context);
+        Assert.Contains("New, TLSv1.3", first.StdOut);
+        Assert.True(second.StdOut.Contains("Reused, TLSv1.3"), second.All);
     }
 
     [Fact]
