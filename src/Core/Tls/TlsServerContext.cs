@@ -337,7 +337,7 @@ internal sealed class TlsServerContext
             }
             if (resume && tls.SessionTimeout != TimeSpan.FromMinutes(5))
             {
-                local.Add($"ssl_session_timeout {tls.SessionTimeout.TotalSeconds:0}s is not applied: OpenSSL's default (300 s, nginx's default too) is used");
+                local.Add($"ssl_session_timeout {tls.SessionTimeout.TotalSeconds:0}s is not applied: .NET sets no session lifetime, OpenSSL's defaults are used");
             }
             // ssl_prefer_server_ciphers is not consulted: .NET on Linux always sets SSL_OP_CIPHER_SERVER_PREFERENCE
             // (as "on"); nginx's default is off, so warning here would warn for every configuration (docs/tls.md).
