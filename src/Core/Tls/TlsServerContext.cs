@@ -107,6 +107,40 @@ internal sealed class TlsServerContext
     }
 
     /// <summary>
+    /// Builds a context for every address that has <c>ssl</c> on some server's listen (nginx: ssl is a property of
+    /// the listening socket, so every server on that address takes part in SNI), with the servers listening there in
+    /// file order. Addresses are compared exactly, as the listen directives wrote them.
+    /// </summary>
+    public static Dictionary<IPEndPoint, TlsServerContext> CreateAll(ProxyConfig config, TlsCertificateCache certificates, ILogger logger)
+    {
+        var byAddress = new Dictionary<IPEndPoint, (bool Ssl, List<ServerConfig> Servers)>();
+        foreach (var server in config.Servers)
+        {
+            foreach (var listen in server.Listens)
+            {
+                if (!byAddress.TryGetValue(listen.EndPoint, out var entry))
+                {
+                    entry = (false, []);
+                }
+                if (!entry.Servers.Contains(server))
+                {
+                    entry.Servers.Add(server);
+                }
+                byAddress[listen.EndPoint] = (entry.Ssl || listen.Ssl, entry.Servers);
+            }
+        }
+        var contexts = new Dictionary<IPEndPoint, TlsServerContext>();
+        foreach (var (endPoint, (ssl, servers)) in byAddress)
+        {
+            if (ssl)
+            {
+                contexts[endPoint] = Create(endPoint, servers, certificates, logger);
+            }
+        }
+        return contexts;
+    }
+
+    /// <summary>
     /// Decides what <c>listen ... http2</c> gets: accepted, not served yet (ALPN offers http/1.1 only). Returns the
     /// message to log once per listen address, or null when http2 is not asked for.
     /// </summary>
