@@ -392,6 +392,8 @@ public sealed record UpstreamTlsConfig
     public string? TrustedCertificate { get; init; }
     public int VerifyDepth { get; init; } = 1;
     public CertificateConfig? ClientCertificate { get; init; }
+    /// <summary><c>proxy_ssl_password_file</c>: passwords (one a line, tried in turn) for an encrypted client certificate key.</summary>
+    public string? PasswordFile { get; init; }
     public IReadOnlyList<string> Protocols { get; init; } = ["TLSv1.2", "TLSv1.3"];
     public bool SessionReuse { get; init; } = true;
 }
