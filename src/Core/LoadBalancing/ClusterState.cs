@@ -292,6 +292,33 @@ public sealed class ClusterState
         return found;
     }
 
+    /// <summary>
+    /// Carries passive and active health over from the cluster of the same name in the snapshot being replaced:
+    /// destinations match by server address as written and resolved end point. Call before the new snapshot goes
+    /// live. (nginx keeps this state across reloads only with a shared <c>zone</c>; FastProxy always does.)
+    /// </summary>
+    internal void CopyHealthFrom(ClusterState previous)
+    {
+        var byKey = new Dictionary<(string, System.Net.IPEndPoint), DestinationState>();
+        foreach (DestinationState old in previous._destinations)
+        {
+            byKey.TryAdd((old.Config.Address, old.EndPoint), old);
+        }
+        bool keepUnhealthy = Config.HealthCheck is not null;
+        foreach (DestinationState destination in _destinations)
+        {
+            if (byKey.TryGetValue((destination.Config.Address, destination.EndPoint), out DestinationState? old))
+            {
+                destination.CopyHealthFrom(old, keepUnhealthy);
+                if (destination.Flags == DestinationState.FlagUnavailable)
+                {
+                    (destination.IsBackup ? BackupTier : PrimaryTier).LowerNextProbeDue(destination.ProbeDueAt);
+                }
+            }
+        }
+        Interlocked.Increment(ref _healthVersion);
+    }
+
     internal void OnPassiveUnavailable(DestinationState destination, int fails, long now)
     {
         (destination.IsBackup ? BackupTier : PrimaryTier).LowerNextProbeDue(destination.ProbeDueAt);

@@ -297,6 +297,39 @@ public sealed class DestinationState
         }
     }
 
+    // ---- reload ---------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Takes over the health of the same server address in the snapshot being replaced (before this one is
+    /// published), so a reload does not send requests to a server already known to be failing.
+    /// </summary>
+    internal void CopyHealthFrom(DestinationState previous, bool keepUnhealthy)
+    {
+        lock (previous._healthLock)
+        {
+            lock (_healthLock)
+            {
+                int carried = 0;
+                if ((previous._flags & FlagUnavailable) != 0 && MaxFails > 0 && _cluster is { IsSingle: false })
+                {
+                    carried |= FlagUnavailable;
+                }
+                if ((previous._flags & FlagUnhealthy) != 0 && keepUnhealthy)
+                {
+                    carried |= FlagUnhealthy;
+                }
+                _fails = previous._fails;
+                _windowStart = previous._windowStart;
+                _lastFailure = previous._lastFailure;
+                _checked = previous._checked;
+                _recoveredAt = SlowStartTicks > 0 ? previous._recoveredAt : NotRamping;
+                ActiveConsecutiveFails = previous.ActiveConsecutiveFails;
+                ActiveConsecutivePasses = previous.ActiveConsecutivePasses;
+                Interlocked.Or(ref _flags, carried);
+            }
+        }
+    }
+
     // ---- slow start -----------------------------------------------------------------------------------------
 
     private void StartSlowStart(long nowTimestamp)

@@ -258,4 +258,21 @@ public class PassiveHealthTests
 
         Assert.Equal(16, cluster.Destinations[0].GetScaledWeight(cluster.Now()));
     }
+
+    [Fact]
+    public void CopyHealthFrom_Reload_KeepsUnavailableServersOutAndTheirProbeTime()
+    {
+        var time = new ManualTimeProvider();
+        var servers = new[] { Server(1), Server(2), Server(3) };
+        var old = Create(LoadBalancingPolicies.RoundRobin, servers, time);
+        old.Destinations[1].ReportFailure(old.Now());
+
+        var reloaded = Create(LoadBalancingPolicies.RoundRobin, servers.Append(Server(4)), time);
+        reloaded.CopyHealthFrom(old);
+
+        Assert.Equal(DestinationHealth.Unavailable, reloaded.Destinations[1].Health);
+        Assert.Equal(0, reloaded.Distribution(30)[1]);
+        time.Advance(FailTimeout + TimeSpan.FromSeconds(1));
+        Assert.Same(reloaded.Destinations[1], reloaded.PickAndRelease());   // its probe, as in the old snapshot
+    }
 }
