@@ -26,7 +26,8 @@ internal sealed class ActiveHealthChecker : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly byte[] _request;
     private readonly Func<DestinationState, CancellationToken, Task<HealthProbeResult>> _probe;
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _stopping = new();   // never disposed: it has no timer, and late timer callbacks may still read it
+    private readonly CancellationToken _stopToken;
     private readonly Lock _lifecycleLock = new();
     private ITimer? _timer;
     private Task _currentRound = Task.CompletedTask;
@@ -48,6 +49,7 @@ internal sealed class ActiveHealthChecker : IAsyncDisposable
         // Host: the upstream's name, as $proxy_host for "proxy_pass http://NAME" (an implicit group is "host:port").
         _request = HttpHealthProbe.BuildRequest(config.Uri, cluster.Name);
         _probe = probe ?? ProbeWithSocketAsync;
+        _stopToken = _stopping.Token;
     }
 
     /// <summary>Creates a checker when the group has a <c>health_check</c>, else null.</summary>
@@ -91,8 +93,7 @@ internal sealed class ActiveHealthChecker : IAsyncDisposable
             await timer.DisposeAsync().ConfigureAwait(false);
         }
         await _stopping.CancelAsync().ConfigureAwait(false);
-        await CurrentRound.ConfigureAwait(false);
-        _stopping.Dispose();
+        await CurrentRound.ConfigureAwait(false);   // the timer's DisposeAsync waited for a tick in flight, so this is the last round
     }
 
     public ValueTask DisposeAsync() => new(StopAsync());
@@ -111,7 +112,7 @@ internal sealed class ActiveHealthChecker : IAsyncDisposable
 
     private void OnTick()
     {
-        if (_stopping.IsCancellationRequested)
+        if (_stopToken.IsCancellationRequested)
         {
             return;
         }
@@ -158,7 +159,7 @@ internal sealed class ActiveHealthChecker : IAsyncDisposable
     {
         HealthProbeResult result;
         using (var timeout = new CancellationTokenSource(_config.Timeout, _timeProvider))
-        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping.Token))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopToken))
         {
             try
             {
@@ -169,7 +170,7 @@ internal sealed class ActiveHealthChecker : IAsyncDisposable
                 result = new(HealthProbeOutcome.TimedOut);
             }
         }
-        if (_stopping.IsCancellationRequested)
+        if (_stopToken.IsCancellationRequested)
         {
             return;   // a probe cut short by stopping says nothing about the server
         }
