@@ -110,7 +110,7 @@ internal static class DirectiveTable
         Unsupported("mail", M, 0, 0, "FastProxy proxies HTTP only", block: true);
 
         // http blocks.
-        Acted("server", H, 0, 0, block: true);
+        Acted("server", H, 0, 0, multi: true, block: true);
         Acted("location", SL, 1, 2, multi: true, block: true);
         Acted("upstream", H, 1, 1, multi: true, block: true);
         Acted("map", H, 2, 2, multi: true, block: true);
@@ -134,6 +134,7 @@ internal static class DirectiveTable
         Acted("proxy_set_header", HSL, 2, 2, multi: true);
         Acted("proxy_hide_header", HSL, 1, 1, multi: true);
         Acted("proxy_pass_header", HSL, 1, 1, multi: true);
+        Acted("add_header", HSL, 2, 3, multi: true);
         Acted("proxy_redirect", HSL, 1, 2, multi: true);
         Acted("proxy_http_version", HSL, 1, 1);
         Acted("proxy_connect_timeout", HSL, 1, 1);
