@@ -91,10 +91,23 @@ internal sealed partial class ConfigBuilder
             {
                 CompileRegex(d, name.Substring(1), ignoreCase: true);
             }
-            else if (!ServerNameIsValid(name))
+            else if (name.Length > 0 && name[0] == '*' && (name.Length < 3 || name[1] != '.'))
             {
-                Error(d, $"invalid server name or wildcard \"{name}\" on {ConfigBuilder.Format(server.Listens[0].Config.EndPoint)}");
+                // ngx_http_core_server_name
+                Error(d, $"server name \"{name}\" is invalid");
                 continue;
+            }
+            else
+            {
+                if (name.AsSpan().IndexOfAny('/', '\0') >= 0)
+                {
+                    Warn(d, $"server name \"{name}\" has suspicious symbols");
+                }
+                if (!ServerNameIsValid(name))
+                {
+                    // nginx accepts such a name ("w*w.example.com", "*.example.*") but no request can match it.
+                    Warn(d, $"server name \"{name}\" is not a valid wildcard and matches no request");
+                }
             }
             names.Add(name);
         }
@@ -451,8 +464,11 @@ internal sealed partial class ConfigBuilder
                     {
                         continue;
                     }
-                    string key = name.StartsWith('.') ? "*" + name : name;
-                    if (!names.Add(key) && name.Length > 0)
+                    // ".example.com" claims both "example.com" and "*.example.com" (ngx_hash_add_key).
+                    bool conflict = name.StartsWith('.')
+                        ? names.Contains(name.Substring(1)) || !names.Add("*" + name) || !names.Add(name.Substring(1))
+                        : !names.Add(name);
+                    if (conflict)
                     {
                         Warn(d, $"conflicting server name \"{name}\" on {address}, ignored");
                     }

@@ -40,11 +40,23 @@ internal sealed partial class ConfigBuilder
     private readonly HashSet<string> _definedVariables = new(StringComparer.Ordinal);
     private readonly HashSet<string> _setVariables = new(StringComparer.Ordinal);
 
-    public ConfigBuilder(List<ConfigDiagnostic> diagnostics) => _diagnostics = diagnostics;
+    private readonly string _mainFile;
+    private bool _sawEvents;
+
+    public ConfigBuilder(List<ConfigDiagnostic> diagnostics, string mainFile)
+    {
+        _diagnostics = diagnostics;
+        _mainFile = mainFile;
+    }
 
     public ProxyConfig? Build(List<ConfDirective> root)
     {
         Walk(root, ConfContext.Main, scope: null);
+        if (!_sawEvents && !_diagnostics.Exists(d => d.IsError))
+        {
+            // ngx_event_init_conf; nginx names no line for it.
+            _diagnostics.Add(new ConfigDiagnostic(_mainFile, 0, "no \"events\" section in configuration", true));
+        }
         var config = Finish();
         return _diagnostics.Exists(d => d.IsError) ? null : config;
     }
@@ -240,6 +252,7 @@ internal sealed partial class ConfigBuilder
         switch (d.Name)
         {
             case "events":
+                _sawEvents = true;
                 Walk(d.Block!, ConfContext.Events, scope: null);
                 return;
             case "http":

@@ -70,7 +70,7 @@ public static class NginxConfigLoader
         var files = new List<ConfigSourceFile>();
         string confPrefix = Path.GetDirectoryName(Path.GetFullPath(fileName)) ?? Directory.GetCurrentDirectory();
         var root = ConfParser.Parse(text, fileName, confPrefix, diagnostics, files);
-        var config = new ConfigBuilder(diagnostics).Build(root);
+        var config = new ConfigBuilder(diagnostics, fileName).Build(root);
         if (diagnostics.Exists(d => d.IsError))
         {
             config = null;
