@@ -15,8 +15,10 @@ internal sealed partial class ConfigBuilder
         }
         var upstream = new UpstreamDraft(name, d);
         _upstreams.Add(upstream);
+        int errorsBefore = _diagnostics.Count(x => x.IsError);
         Walk(d.Block!, ConfContext.Upstream, upstream);
-        if (upstream.Servers.Count == 0 && !_diagnostics.Exists(x => x.IsError && x.File == d.File && x.Line > d.Line))
+        // Not when a bad "server" line already explains why the block is empty.
+        if (upstream.Servers.Count == 0 && _diagnostics.Count(x => x.IsError) == errorsBefore)
         {
             Error(d, "no servers are inside upstream");
         }
