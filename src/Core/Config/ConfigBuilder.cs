@@ -361,25 +361,13 @@ internal sealed partial class ConfigBuilder
         return null;
     }
 
-    /// <summary>
-    /// Compiles an nginx (PCRE) regex for .NET: "(?P&lt;name&gt;" becomes "(?&lt;name&gt;"; NonBacktracking where the
-    /// pattern allows it (linear time on hostile input), else compiled backtracking. Named groups become variables.
-    /// </summary>
+    /// <summary>Compiles an nginx regex the way routing will (<see cref="Routing.NginxRegex"/>); named groups become variables.</summary>
     internal Regex? CompileRegex(ConfDirective d, string pattern, bool ignoreCase)
     {
-        string dotnet = pattern.Replace("(?P<", "(?<", StringComparison.Ordinal);
-        var options = RegexOptions.CultureInvariant | (ignoreCase ? RegexOptions.IgnoreCase : RegexOptions.None);
         Regex regex;
         try
         {
-            try
-            {
-                regex = new Regex(dotnet, options | RegexOptions.NonBacktracking);
-            }
-            catch (NotSupportedException)
-            {
-                regex = new Regex(dotnet, options | RegexOptions.Compiled);
-            }
+            regex = Routing.NginxRegex.Create(pattern, ignoreCase);
         }
         catch (ArgumentException e)
         {

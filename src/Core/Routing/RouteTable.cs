@@ -218,11 +218,21 @@ internal sealed class RouteTable
 {
     private readonly (IPEndPoint EndPoint, ServerNameTable Names)[] _byListen;
 
-    private RouteTable((IPEndPoint, ServerNameTable)[] byListen, ServerRoute[] servers)
+    private readonly Dictionary<string, MapTable> _maps;
+
+    private RouteTable((IPEndPoint, ServerNameTable)[] byListen, ServerRoute[] servers, MapTable[] maps)
     {
         _byListen = byListen;
         Servers = servers;
+        Maps = maps;
+        _maps = maps.ToDictionary(m => m.Variable, StringComparer.Ordinal);
     }
+
+    /// <summary>The compiled <c>map</c> blocks, in file order.</summary>
+    public MapTable[] Maps { get; }
+
+    /// <summary>The map that defines <paramref name="variable"/> (without "$"), or null.</summary>
+    public MapTable? FindMap(string variable) => _maps.GetValueOrDefault(variable);
 
     /// <summary>Every server, in file order.</summary>
     public ServerRoute[] Servers { get; }
@@ -266,7 +276,7 @@ internal sealed class RouteTable
             var (endPoint, servers) = byListen[i];
             tables[i] = (endPoint, new ServerNameTable(endPoint, servers));
         }
-        return new RouteTable(tables, [.. routes]);
+        return new RouteTable(tables, [.. routes], [.. config.Maps.Select(m => new MapTable(m))]);
     }
 
     /// <summary>
@@ -304,6 +314,10 @@ internal sealed class RouteTable
             {
                 wildcard = table;
             }
+        }
+        if (wildcard is null && _byListen.Length == 0)
+        {
+            throw new InvalidOperationException("the configuration has no server to route to");
         }
         return wildcard ?? _byListen[0].Names;
     }

@@ -9,7 +9,8 @@ internal static class UriNormalizer
 
     /// <summary>
     /// Writes the normalised form of <paramref name="rawPath"/> (the path of the request target, with or without its
-    /// query) into <paramref name="destination"/> (at least as long as the input, plus one byte for an empty path).
+    /// query) into <paramref name="destination"/> (at least as long as the input; one byte for an empty path, which
+    /// becomes "/").
     /// Percent escapes are decoded and the decoded byte is then read like any other, so "%2e%2e" and "..%2F" are dot
     /// segments and "%2F" is a slash, exactly as nginx reads them; "." and ".." segments are resolved; runs of "/" are
     /// merged when <paramref name="mergeSlashes"/>; the path ends at "?" or "#". Returns false for what nginx answers
@@ -21,6 +22,10 @@ internal static class UriNormalizer
         length = 0;
         if (rawPath.IsEmpty)
         {
+            if (destination.IsEmpty)
+            {
+                return false;
+            }
             // "GET http://host HTTP/1.1": nginx's empty_path_in_uri becomes "/".
             destination[0] = (byte)'/';
             length = 1;
