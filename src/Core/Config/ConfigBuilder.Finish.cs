@@ -20,7 +20,6 @@ internal sealed partial class ConfigBuilder
         }
         CheckListens();
         CheckZones();
-        CheckLogFormats();
         CheckVariables();
         return new ProxyConfig
         {
@@ -473,43 +472,6 @@ internal sealed partial class ConfigBuilder
                     {
                         Warn(d, $"conflicting server name \"{name}\" on {address}, ignored");
                     }
-                }
-            }
-        }
-    }
-
-    /// <summary>access_log must name a log_format (which may come later in the file, as in nginx).</summary>
-    private void CheckLogFormats()
-    {
-        foreach (var scope in AllSettings())
-        {
-            foreach (var (log, d) in scope.AccessLogs ?? [])
-            {
-                if (!_logFormats.ContainsKey(log.Format))
-                {
-                    Error(d, $"unknown log format \"{log.Format}\"");
-                }
-            }
-        }
-    }
-
-    private IEnumerable<SettingsDraft> AllSettings()
-    {
-        if (_http is not null)
-        {
-            yield return _http;
-        }
-        foreach (var server in _servers)
-        {
-            yield return server.Settings;
-            var stack = new Stack<LocationDraft>(server.Locations);
-            while (stack.Count > 0)
-            {
-                var location = stack.Pop();
-                yield return location.Settings;
-                foreach (var child in location.Children)
-                {
-                    stack.Push(child);
                 }
             }
         }

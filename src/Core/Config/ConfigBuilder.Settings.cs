@@ -632,6 +632,12 @@ internal sealed partial class ConfigBuilder
                 return;
             }
         }
+        // ngx_http_log_set_log looks the format up at once: it must be declared earlier in the file.
+        if (!_logFormats.ContainsKey(format))
+        {
+            Error(d, $"unknown log format \"{format}\"");
+            return;
+        }
         if (a[0].StartsWith("syslog:", StringComparison.Ordinal))
         {
             Warn(d, "syslog logging is not acted on");

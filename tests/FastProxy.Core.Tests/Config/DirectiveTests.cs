@@ -398,6 +398,15 @@ public sealed class DirectiveTests
     }
 
     [Fact]
+    public void LogFormat_DeclaredAfterUse_UnknownAsInNginx() =>
+        Assert.Equal("unknown log format \"main\"",
+            Assert.Single(LoadHttp("server { listen 127.0.0.1:1; access_log /tmp/x main; }\nlog_format main '$status';").Errors()).Message);
+
+    [Fact]
+    public void Variables_MapDeclaredAfterUse_Known() =>
+        Assert.True(LoadHttp("server { listen 127.0.0.1:1; return 200 $y; }\nmap $host $y { default b; }").Success);
+
+    [Fact]
     public void LogFormat_StringsConcatenated()
     {
         var config = LoadHttpOk("log_format main '$remote_addr - $status '\n    '\"$request\"';\nserver { listen 127.0.0.1:1; access_log /tmp/x main; }");
