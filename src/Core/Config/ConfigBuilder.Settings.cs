@@ -159,7 +159,8 @@ internal sealed partial class ConfigBuilder
                 }
                 else
                 {
-                    Error(d, $"invalid parameter \"{a[0]}\"");
+                    // nginx tries the text as a host name last (ngx_http_realip_from).
+                    Error(d, $"host not found in set_real_ip_from \"{a[0]}\"");
                 }
                 return;
             case "real_ip_header":
@@ -312,9 +313,14 @@ internal sealed partial class ConfigBuilder
         int slash = rest.IndexOf('/');
         string authority = slash < 0 ? rest : rest.Substring(0, slash);
         string? uri = slash < 0 ? null : rest.Substring(slash);
-        if (!TrySplitHostPort(authority, out string host, out int? port) || host.Length == 0)
+        if (!TrySplitHostPort(authority, out string host, out int? port))
         {
-            Error(d, $"invalid host in upstream \"{rest}\"");
+            Error(d, $"invalid port in upstream \"{authority}\"");
+            return;
+        }
+        if (host.Length == 0)
+        {
+            Error(d, $"no host in upstream \"{authority}\"");
             return;
         }
         if (uri is not null && (location.Kind == LocationMatchKind.Named || location.IsRegex))
@@ -467,15 +473,16 @@ internal sealed partial class ConfigBuilder
     private void ProxyRedirect(ConfDirective d, SettingsDraft s)
     {
         var a = d.Args;
+        // ngx_http_proxy_redirect: "off" together with anything else in one block is "is duplicate".
+        if ((s.ProxyRedirects is { Count: 0 } && !s.ProxyRedirectDefault) || (a[0] == "off" && s.ProxyRedirects is not null))
+        {
+            Error(d, "\"proxy_redirect\" directive is duplicate");
+            return;
+        }
         if (a.Count == 1)
         {
             if (a[0] == "off")
             {
-                if (s.ProxyRedirects is { Count: > 0 } || s.ProxyRedirectDefault)
-                {
-                    Error(d, "invalid parameter \"off\"");
-                    return;
-                }
                 s.ProxyRedirects = [];
                 return;
             }
@@ -632,6 +639,11 @@ internal sealed partial class ConfigBuilder
                 return;
             }
         }
+        if (flush > TimeSpan.Zero && buffer == 0)
+        {
+            Error(d, $"no buffer is defined for access_log \"{a[0]}\"");
+            return;
+        }
         // ngx_http_log_set_log looks the format up at once: it must be declared earlier in the file.
         if (!_logFormats.ContainsKey(format))
         {
@@ -741,9 +753,9 @@ internal sealed partial class ConfigBuilder
             Error(d, "no key is defined for limit_req_zone \"" + name + "\"");
             return;
         }
-        if (_limitReqZones.Exists(z => z.Zone.Name == name))
+        if (_limitReqZones.Find(z => z.Zone.Name == name).Zone is { } existing)
         {
-            Error(d, $"duplicate zone \"{name}\"");
+            Error(d, $"limit_req_zone \"{name}\" is already bound to key \"{existing.Key.Source}\"");
             return;
         }
         _limitReqZones.Add((new LimitReqZoneConfig { Name = name, Key = key, SizeBytes = size, RateMilli = rateMilli }, d));
@@ -760,9 +772,9 @@ internal sealed partial class ConfigBuilder
             }
             return;
         }
-        if (_limitConnZones.Exists(z => z.Zone.Name == name))
+        if (_limitConnZones.Find(z => z.Zone.Name == name).Zone is { } existing)
         {
-            Error(d, $"duplicate zone \"{name}\"");
+            Error(d, $"limit_conn_zone \"{name}\" is already bound to key \"{existing.Key.Source}\"");
             return;
         }
         _limitConnZones.Add((new LimitConnZoneConfig { Name = name!, Key = key, SizeBytes = size }, d));
@@ -786,7 +798,7 @@ internal sealed partial class ConfigBuilder
         }
         if (size < 8 * 4096)
         {
-            Error(d, $"zone \"{value.Substring(0, colon)}\" is too small");
+            Error(d, $"zone \"{arg}\" is too small");
             return false;
         }
         name = value.Substring(0, colon);
@@ -882,11 +894,11 @@ internal sealed partial class ConfigBuilder
 
         var location = new LocationDraft { Kind = kind, Pattern = pattern, Directive = d, Parent = parent };
         var siblings = parent?.Children ?? server!.Locations;
-        // ngx_http_init_locations: two non-regex locations with the same name and exactness (or two named ones).
+        // ngx_http_init_locations: two prefix locations with the same name and exactness (nginx lets named ones repeat).
         foreach (var other in siblings)
         {
             bool otherExact = other.Kind == LocationMatchKind.Exact;
-            if (!other.IsRegex && !location.IsRegex && other.Pattern == pattern
+            if (!other.IsRegex && !location.IsRegex && kind != LocationMatchKind.Named && other.Pattern == pattern
                 && otherExact == (kind == LocationMatchKind.Exact))
             {
                 Error(d, $"duplicate location \"{pattern}\"");

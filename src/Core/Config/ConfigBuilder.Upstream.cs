@@ -109,9 +109,14 @@ internal sealed partial class ConfigBuilder
             Error(d, $"unix sockets in upstream \"{a[0]}\" are not supported by FastProxy");
             return;
         }
-        if (!TrySplitHostPort(a[0], out string host, out int? port) || host.Length == 0)
+        if (!TrySplitHostPort(a[0], out string host, out int? port))
         {
-            Error(d, $"invalid host in upstream \"{a[0]}\"");
+            Error(d, $"invalid port in upstream \"{a[0]}\"");
+            return;
+        }
+        if (host.Length == 0)
+        {
+            Error(d, $"no host in upstream \"{a[0]}\"");
             return;
         }
         var server = new UpstreamServerConfig { Address = port is null ? $"{a[0]}:80" : a[0] };
@@ -214,10 +219,17 @@ internal sealed partial class ConfigBuilder
             return;
         }
         variable = variable.Substring(1);
-        if (ValueTemplate.Resolve(variable).Variable != VariableKind.Named || _maps.Exists(m => m.Variable == variable))
+        if (ValueTemplate.Resolve(variable).Variable != VariableKind.Named)
         {
             Error(d, $"the duplicate \"{variable}\" variable");
             return;
+        }
+        int previous = _maps.FindIndex(m => m.Variable == variable);
+        if (previous >= 0)
+        {
+            // nginx's map variables are changeable: a second map of the same variable replaces the first.
+            Warn(d, $"the \"{variable}\" variable is defined by an earlier map too: this one replaces it");
+            _maps.RemoveAt(previous);
         }
         ValueTemplate? defaultValue = null;
         bool hostnames = false;

@@ -357,7 +357,7 @@ internal sealed partial class ConfigBuilder
         {
             return n;
         }
-        Error(d, "invalid number");
+        Error(d, $"\"{d.Name}\" directive invalid number");
         return null;
     }
 

@@ -75,6 +75,16 @@ public static class NginxConfigLoader
         {
             config = null;
         }
-        return new ConfigLoadResult(config, diagnostics) { Files = files };
+        // In reading order (file as first read, then line), whichever pass found them; the sort is stable.
+        var fileOrder = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var file in files)
+        {
+            fileOrder.TryAdd(file.Path, fileOrder.Count);
+        }
+        var ordered = diagnostics
+            .OrderBy(d => fileOrder.TryGetValue(d.File, out int i) ? i : int.MaxValue)
+            .ThenBy(d => d.Line)
+            .ToList();
+        return new ConfigLoadResult(config, ordered) { Files = files };
     }
 }

@@ -220,6 +220,22 @@ public sealed class DirectiveTests
     [InlineData("log_format combined '$remote_addr';", "duplicate \"log_format\" name \"combined\"")]
     [InlineData("proxy_http_version 2.0;", "invalid value \"2.0\" in \"proxy_http_version\" directive, it must be \"1.0\" or \"1.1\"")]
     [InlineData("proxy_next_upstream error bogus;", "invalid value \"bogus\"")]
+    [InlineData("proxy_next_upstream_tries abc;", "\"proxy_next_upstream_tries\" directive invalid number")]
+    [InlineData("access_log /tmp/y combined flush=5m;", "no buffer is defined for access_log \"/tmp/y\"")]
+    [InlineData("limit_req_zone $binary_remote_addr zone=z:1k rate=1r/s;", "zone \"zone=z:1k\" is too small")]
+    [InlineData("limit_req_zone $binary_remote_addr zone=z:1m rate=1r/s; limit_req_zone $uri zone=z:1m rate=1r/s;", "limit_req_zone \"z\" is already bound to key \"$binary_remote_addr\"")]
+    [InlineData("set_real_ip_from 1.2.3.4/33;", "host not found in set_real_ip_from \"1.2.3.4/33\"")]
+    [InlineData("server { listen 127.0.0.1:1; location / { proxy_pass http://127.0.0.1:99999; } }", "invalid port in upstream \"127.0.0.1:99999\"")]
+    [InlineData("server { listen 127.0.0.1:99999; }", "invalid port in \"127.0.0.1:99999\" of the \"listen\" directive")]
+    [InlineData("server { listen 127.0.0.1:1 bogus; }", "invalid parameter \"bogus\"")]
+    [InlineData("proxy_redirect off; proxy_redirect default;", "\"proxy_redirect\" directive is duplicate")]
+    [InlineData("server { listen 127.0.0.1:1; return 1000; }", "invalid return code \"1000\"")]
+    [InlineData("server { listen 127.0.0.1:1; return abc; }", "invalid return code \"abc\"")]
+    [InlineData("server { listen 127.0.0.1:1; rewrite ^ /x foo; }", "invalid parameter \"foo\"")]
+    [InlineData("server { listen 127.0.0.1:1; limit_req_zone $binary_remote_addr zone=z:1m rate=1r/s; }", "\"limit_req_zone\" directive is not allowed here")]
+    [InlineData("upstream u { server 127.0.0.1:1 fail_timeout=500ms; }", "invalid parameter \"fail_timeout=500ms\"")]
+    [InlineData("map $host $a { default 1 2; }", "invalid number of the map parameters")]
+    [InlineData("server { listen 127.0.0.1:1; location / { proxy_pass 127.0.0.1:1; } }", "invalid URL prefix in \"127.0.0.1:1\"")]
     [InlineData("server { listen 127.0.0.1:1; location ~ ( { } }", "invalid regular expression \"(\": Invalid pattern '(' at offset 1. Not enough )'s.")]
     public void LoadText_BadValue_ReportsError(string http, string message) =>
         Assert.Equal(message, Assert.Single(LoadHttp(http).Errors()).Message);
@@ -401,6 +417,19 @@ public sealed class DirectiveTests
     public void LogFormat_DeclaredAfterUse_UnknownAsInNginx() =>
         Assert.Equal("unknown log format \"main\"",
             Assert.Single(LoadHttp("server { listen 127.0.0.1:1; access_log /tmp/x main; }\nlog_format main '$status';").Errors()).Message);
+
+    [Fact]
+    public void Map_SameVariableTwice_LastWinsWithWarning()
+    {
+        var result = LoadHttp("map $host $a { default 1; }\nmap $host $a { default 2; }");
+        Assert.True(result.Success);
+        Assert.Equal("2", Assert.Single(result.Config!.Maps).Default.Source);
+        Assert.Single(result.Warnings(), w => w.Message.Contains("earlier map", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Location_NamedTwice_AcceptedAsNginx() =>
+        Assert.True(LoadHttp("server { listen 127.0.0.1:1; location @a { } location @a { } }").Success);
 
     [Fact]
     public void Variables_MapDeclaredAfterUse_Known() =>
