@@ -78,7 +78,8 @@ internal sealed class LocationRoute
             children.Add(new LocationRoute(child, this));
         }
         Locations = [.. children];
-        Nested = Locations.Length == 0 ? null : new LocationLevel(Locations);
+        // Nested prefixes extend this location's name (checked at load), so they differ from the byte after it on.
+        Nested = Locations.Length == 0 ? null : new LocationLevel(Locations, IsStatic ? PatternBytes.Length : 1);
     }
 
     public LocationConfig Config { get; }
@@ -130,20 +131,33 @@ internal enum LocationMatchStatus
 internal sealed class LocationLevel
 {
     private readonly LocationRoute[] _exact;
-    private readonly LocationRoute[] _prefixesLongestFirst;
     private readonly LocationRoute[] _regexes;
     private readonly LocationRoute[] _autoRedirects;
 
-    public LocationLevel(LocationRoute[] locations)
+    // Prefixes longer than _keyIndex are bucketed by their byte at _keyIndex (the first byte after "/" at the top,
+    // the first byte after the parent's name when nested), longest first in each bucket; shorter ones are in _short.
+    // A bucket hit is always longer than any _short prefix, so the first match found is nginx's longest match.
+    private readonly int _keyIndex;
+    private readonly LocationRoute[]?[] _buckets = new LocationRoute[]?[256];
+    private readonly LocationRoute[] _short;
+
+    public LocationLevel(LocationRoute[] locations, int keyIndex = 1)
     {
+        _keyIndex = keyIndex;
         _exact = [.. locations.Where(l => l.Kind == LocationMatchKind.Exact)];
-        // Longest first: the first prefix that matches is nginx's longest match. Stable for equal lengths.
-        _prefixesLongestFirst = [.. locations
+        // Longest first; stable for equal lengths (equal names are a load error anyway).
+        var prefixes = locations
             .Where(l => l.Kind is LocationMatchKind.Prefix or LocationMatchKind.PrefixNoRegex)
             .Select((l, i) => (l, i))
             .OrderByDescending(x => x.l.PatternBytes.Length)
             .ThenBy(x => x.i)
-            .Select(x => x.l)];
+            .Select(x => x.l)
+            .ToList();
+        _short = [.. prefixes.Where(l => l.PatternBytes.Length <= keyIndex)];
+        foreach (var group in prefixes.Where(l => l.PatternBytes.Length > keyIndex).GroupBy(l => l.PatternBytes[keyIndex]))
+        {
+            _buckets[group.Key] = [.. group];
+        }
         _regexes = [.. locations.Where(l => l.Regex is not null)];
         _autoRedirects = [.. locations.Where(l => l.AutoRedirect)];
     }
@@ -164,7 +178,17 @@ internal sealed class LocationLevel
 
     public LocationRoute? FindLongestPrefix(ReadOnlySpan<byte> path)
     {
-        foreach (var location in _prefixesLongestFirst)
+        if ((uint)_keyIndex < (uint)path.Length && _buckets[path[_keyIndex]] is { } bucket)
+        {
+            foreach (var location in bucket)
+            {
+                if (path.StartsWith(location.PatternBytes))
+                {
+                    return location;
+                }
+            }
+        }
+        foreach (var location in _short)
         {
             if (path.StartsWith(location.PatternBytes))
             {

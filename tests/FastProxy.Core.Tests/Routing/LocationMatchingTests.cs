@@ -177,3 +177,39 @@ public sealed class LocationMatchingTests
         Assert.Equal("regex", Match(server, table, "/img/a.gif"));
     }
 }
+
+public sealed class PrefixIndexTests
+{
+    [Fact]
+    public void FindLocation_ManyRandomPrefixes_SameAsNaiveLongestMatch()
+    {
+        var random = new Random(7);
+        const string alphabet = "/ab.";
+        var names = new HashSet<string>(StringComparer.Ordinal) { "/" };
+        while (names.Count < 60)
+        {
+            int length = random.Next(1, 7);
+            var chars = new char[length];
+            for (int i = 0; i < length; i++)
+            {
+                chars[i] = alphabet[random.Next(alphabet.Length)];
+            }
+            names.Add("/" + new string(chars));
+        }
+        var body = string.Join("\n", names.Select(n => $"location {n} {{ return 200 \"{n}\"; }}"));
+        var (table, server) = RoutingTestHelpers.Server(body);
+        for (int i = 0; i < 5000; i++)
+        {
+            int length = random.Next(0, 10);
+            var chars = new char[length];
+            for (int j = 0; j < length; j++)
+            {
+                chars[j] = alphabet[random.Next(alphabet.Length)];
+            }
+            string path = "/" + new string(chars);
+            string expected = names.Where(n => path.StartsWith(n, StringComparison.Ordinal)).MaxBy(n => n.Length)!;
+            var location = table.FindLocation(server, RoutingTestHelpers.Bytes(path));
+            Assert.Equal(expected, location!.Settings.Return!.Text!.Source);
+        }
+    }
+}
