@@ -57,7 +57,7 @@ internal sealed class ServerRoute
 /// <summary>One location at run time.</summary>
 internal sealed class LocationRoute
 {
-    public LocationRoute(LocationConfig config, LocationRoute? parent)
+    public LocationRoute(LocationConfig config, LocationRoute? parent = null)
     {
         Config = config;
         Parent = parent;
