@@ -461,7 +461,8 @@ internal static class Glob
             next.Sort(StringComparer.Ordinal);
             current = next;
         }
-        return current.Where(File.Exists);
+        // glob(3) sorts the full paths (strcmp in the C locale nginx runs in).
+        return current.Where(File.Exists).Order(StringComparer.Ordinal);
     }
 
     /// <summary>fnmatch without flags: * any run, ? one character, [abc] [a-z] [!x] classes.</summary>
