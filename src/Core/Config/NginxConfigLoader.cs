@@ -47,12 +47,18 @@ public static class NginxConfigLoader
     /// <summary>Loads configuration text; <paramref name="fileName"/> names it in diagnostics and anchors relative includes.</summary>
     public static ConfigLoadResult LoadText(string text, string fileName) => Load(text, fileName);
 
-    /// <summary>The effective configuration files as <c>nginx -T</c> prints them: each under "# configuration file PATH:".</summary>
+    /// <summary>The configuration files read, as <c>nginx -T</c> prints them: each once, under "# configuration file PATH:".</summary>
     public static string Dump(ConfigLoadResult result)
     {
         var sb = new StringBuilder();
+        var printed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var file in result.Files)
         {
+            // nginx -T prints a file included several times once (ngx_conf_add_dump).
+            if (!printed.Add(file.Path))
+            {
+                continue;
+            }
             sb.Append("# configuration file ").Append(file.Path).Append(":\n");
             sb.Append(file.Text);
             if (file.Text.Length > 0 && file.Text[^1] != '\n')

@@ -104,10 +104,11 @@ public sealed class IncludeTests
     public void Dump_PrintsEachFileUnderItsHeaderAsNginxT()
     {
         using var dir = new ConfDir();
-        string main = dir.Write("nginx.conf", "events {}\nhttp { include inc.conf; }\n");
+        string main = dir.Write("nginx.conf", "events {}\nhttp { include inc.conf; include inc.conf; }\n");
         string inc = dir.Write("inc.conf", "server { listen 127.0.0.1:18080; }");
+        // The second include declares the same server again; nginx -T still prints the file once.
         var dump = NginxConfigLoader.Dump(NginxConfigLoader.LoadFile(main));
-        Assert.Equal($"# configuration file {main}:\nevents {{}}\nhttp {{ include inc.conf; }}\n\n"
+        Assert.Equal($"# configuration file {main}:\nevents {{}}\nhttp {{ include inc.conf; include inc.conf; }}\n\n"
             + $"# configuration file {inc}:\nserver {{ listen 127.0.0.1:18080; }}\n\n", dump);
     }
 }
