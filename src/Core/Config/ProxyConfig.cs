@@ -279,6 +279,9 @@ public sealed record UpstreamConfig
     public ValueTemplate? HashKey { get; init; }
     public bool HashConsistent { get; init; }
 
+    /// <summary><c>random two [least_conn]</c>: pick two servers at random and use the less loaded (Policy = random).</summary>
+    public bool RandomTwo { get; init; }
+
     /// <summary><c>keepalive N</c>: idle connections kept per upstream group (FastProxy: 32 when unset).</summary>
     public int Keepalive { get; init; } = 32;
     public TimeSpan KeepaliveTimeout { get; init; } = TimeSpan.FromSeconds(60);
