@@ -43,7 +43,7 @@ internal sealed partial class ConfigBuilder
         var servers = new List<UpstreamServerConfig>();
         foreach (var (server, host, port, d) in u.Servers)
         {
-            if (server.Backup && u.Policy is "ip_hash" or "hash" or "random")
+            if (server.Backup && u.Policy is "ip_hash" or "hash" or "random" or "random_two")
             {
                 Error(d, "balancing method does not support parameter \"backup\"");
             }

@@ -61,7 +61,8 @@ internal sealed partial class ConfigBuilder
                     return;
                 }
                 u.RandomTwo = a.Count >= 1;
-                SetPolicy(d, u, LoadBalancingPolicies.Random);
+                // The power-of-two-choices variant is its own policy (LoadBalancingPolicies.RandomTwo).
+                SetPolicy(d, u, u.RandomTwo ? LoadBalancingPolicies.RandomTwo : LoadBalancingPolicies.Random);
                 return;
             case "keepalive":
                 if (!ConfigValues.TryParseInt(a[0], out int n) || n == 0)

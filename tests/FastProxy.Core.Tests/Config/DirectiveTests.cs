@@ -196,7 +196,7 @@ public sealed class DirectiveTests
         Assert.Equal((16, TimeSpan.FromSeconds(30), 500), (a.Keepalive, a.KeepaliveTimeout, a.KeepaliveRequests));
         Assert.Equal(LoadBalancingPolicies.IpHash, config.Upstreams[1].Policy);
         Assert.Equal(80, config.Upstreams[1].Servers[0].EndPoints[0].Port);
-        Assert.Equal(LoadBalancingPolicies.Random, config.Upstreams[2].Policy);
+        Assert.Equal(LoadBalancingPolicies.RandomTwo, config.Upstreams[2].Policy);
         Assert.True(config.Upstreams[2].RandomTwo);
         Assert.Equal(new HealthCheckConfig { Interval = TimeSpan.FromSeconds(2), Fails = 3, Passes = 2, Uri = "/health" }, config.Upstreams[3].HealthCheck);
         Assert.DoesNotContain(config.Upstreams, u => u.Implicit);
