@@ -86,6 +86,22 @@ internal sealed class LimitReqZone
 
     internal LimitReqZone WithRate(LimitRate rate) => new(Name, SizeBytes, Key, rate, Clock, Table);
 
+    /// <summary>Diagnostics and tests: the stored state of a key (excess -1 for a state not accounted yet).</summary>
+    internal bool TryGetState(ReadOnlySpan<byte> key, out long lastMs, out long excessMilli)
+    {
+        LimitKey id = Table.CreateKey(key);
+        if (!Table.TryFind<LimitReqSlotPolicy>(in id, out SlotSnapshot snapshot))
+        {
+            lastMs = 0;
+            excessMilli = 0;
+            return false;
+        }
+
+        lastMs = snapshot.State >> LimitReqState.ExcessBits;
+        excessMilli = LimitReqState.IsEmpty(snapshot.State) ? -1 : LimitReqState.Excess(snapshot.State);
+        return true;
+    }
+
     /// <summary>
     /// ngx_http_limit_req_lookup with <c>account = 0</c> (a zone that is not the last of its context): computes the
     /// excess without storing it, creating the state if the key is new.
