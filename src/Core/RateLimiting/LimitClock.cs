@@ -39,8 +39,15 @@ internal sealed class LimitClock
     {
         long ticks = _time.GetTimestamp() - _origin;
 
-        // Every real provider (Stopwatch: 1e9 on Linux, 1e7 on Windows) takes the division path; the Int128 path
-        // avoids overflowing ticks * 1000 for odd frequencies.
-        return _ticksPerMs != 0 ? ticks / _ticksPerMs : (long)((Int128)ticks * 1000 / _frequency);
+        // Stopwatch ticks in nanoseconds on Linux and macOS, in 100 ns on Windows: constant divisors compile to a
+        // multiply and a shift instead of a 64-bit division. The Int128 path avoids overflowing ticks * 1000 for
+        // frequencies that are not a whole number of ticks per millisecond.
+        return _ticksPerMs switch
+        {
+            1_000_000 => ticks / 1_000_000,
+            10_000 => ticks / 10_000,
+            0 => (long)((Int128)ticks * 1000 / _frequency),
+            _ => ticks / _ticksPerMs,
+        };
     }
 }

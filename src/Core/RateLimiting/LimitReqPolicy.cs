@@ -240,7 +240,7 @@ internal sealed class LimitReqPolicy
             return LimitReqDecision.NotLimited;
         }
 
-        ZoneProbe probe = rule.Zone.Admit(key, now, rule.BurstMilli);
+        AdmitResult probe = rule.Zone.Admit(key, now, rule.BurstMilli);
         if (probe.Kind != ZoneProbeKind.Ok)
         {
             return LimitReqDecision.Rejected(DryRun, StatusCode, probe.RetryAfterMs, 0, probe.Excess, probe.Kind == ZoneProbeKind.NoSlot);
@@ -272,7 +272,7 @@ internal sealed class LimitReqPolicy
 
             any = true;
             ref readonly LimitReqRule rule = ref rules[n];
-            probe = n == last ? rule.Zone.Admit(key, now, rule.BurstMilli) : rule.Zone.Probe(key, now, rule.BurstMilli);
+            probe = n == last ? ZoneProbe.From(rule.Zone.Admit(key, now, rule.BurstMilli)) : rule.Zone.Probe(key, now, rule.BurstMilli);
             probes[n] = probe;
             if (probe.Kind != ZoneProbeKind.Again)
             {

@@ -130,18 +130,13 @@ internal sealed class LimitReqZone
     /// ngx_http_limit_req_lookup with <c>account = 1</c> (the last zone of its context): admits the request and stores
     /// the new excess with one CAS, or rejects it without changing the state.
     /// </summary>
-    internal ZoneProbe Admit(ReadOnlySpan<byte> key, long now, long burstMilli)
+    internal AdmitResult Admit(ReadOnlySpan<byte> key, long now, long burstMilli)
     {
         LimitKey id = Table.CreateKey(key);
-        return Admit(in id, now, burstMilli);
-    }
-
-    internal ZoneProbe Admit(in LimitKey id, long now, long burstMilli)
-    {
         var policy = new LimitReqSlotPolicy(_rate);
         if (Table.FindOrInsert(in id, now, ref policy, out SlotSnapshot snapshot) == InsertResult.Full)
         {
-            return ZoneProbe.NoSlot();
+            return AdmitResult.NoSlot;
         }
 
         Table.Touch(snapshot.Slot, now);
@@ -150,17 +145,18 @@ internal sealed class LimitReqZone
             long excess = LimitReqState.NextExcess(snapshot.State, now, _rate, out long last);
             if (excess > burstMilli)
             {
-                return ZoneProbe.Busy(excess, LimitReqState.MillisecondsUntilAdmitted(snapshot.State, now, _rate, burstMilli));
+                return new AdmitResult(
+                    ZoneProbeKind.Busy, excess, LimitReqState.MillisecondsUntilAdmitted(snapshot.State, now, _rate, burstMilli));
             }
 
             switch (Table.TryUpdate<LimitReqSlotPolicy>(ref snapshot, LimitReqState.Pack(last, excess)))
             {
                 case UpdateResult.Updated:
-                    return new ZoneProbe(ZoneProbeKind.Ok, excess, in id, in snapshot, inserted: false);
+                    return new AdmitResult(ZoneProbeKind.Ok, excess, 0);
                 case UpdateResult.Lost:
                     if (Table.FindOrInsert(in id, now, ref policy, out snapshot) == InsertResult.Full)
                     {
-                        return ZoneProbe.NoSlot();
+                        return AdmitResult.NoSlot;
                     }
 
                     break;
@@ -233,6 +229,23 @@ internal enum ZoneProbeKind : byte
     NoSlot,
 }
 
+/// <summary>The outcome of the last zone of a context (small: the single-zone path returns it by value).</summary>
+internal readonly struct AdmitResult
+{
+    public readonly ZoneProbeKind Kind;
+    public readonly long Excess;
+    public readonly long RetryAfterMs;
+
+    public AdmitResult(ZoneProbeKind kind, long excess, long retryAfterMs)
+    {
+        Kind = kind;
+        Excess = excess;
+        RetryAfterMs = retryAfterMs;
+    }
+
+    public static AdmitResult NoSlot => new(ZoneProbeKind.NoSlot, 0, 1000);
+}
+
 /// <summary>The outcome of one zone for one request.</summary>
 internal struct ZoneProbe
 {
@@ -259,4 +272,7 @@ internal struct ZoneProbe
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ZoneProbe NoSlot() => new() { Kind = ZoneProbeKind.NoSlot, RetryAfterMs = 1000 };
+
+    public static ZoneProbe From(in AdmitResult result)
+        => new() { Kind = result.Kind, Excess = result.Excess, RetryAfterMs = result.RetryAfterMs };
 }

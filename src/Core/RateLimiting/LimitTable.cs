@@ -158,13 +158,28 @@ internal sealed class LimitTable
     {
         if (key.Length <= MaxInlineKey)
         {
-            KeyBytes inline = default;
-            key.CopyTo(inline);
-            return new LimitKey(
-                Unsafe.ReadUnaligned<ulong>(ref inline[0]),
-                Unsafe.ReadUnaligned<ulong>(ref inline[8]),
-                key.Length,
-                SipHash.Hash13(_seed0, _seed1, key));
+            // The key bytes, zero-padded to two little-endian words ($binary_remote_addr: 4 or 16 bytes, read directly).
+            ulong w0, w1;
+            ref byte first = ref MemoryMarshal.GetReference(key);
+            if (key.Length == 4)
+            {
+                w0 = Unsafe.ReadUnaligned<uint>(ref first);
+                w1 = 0;
+            }
+            else if (key.Length == MaxInlineKey)
+            {
+                w0 = Unsafe.ReadUnaligned<ulong>(ref first);
+                w1 = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref first, 8));
+            }
+            else
+            {
+                KeyBytes inline = default;
+                key.CopyTo(inline);
+                w0 = Unsafe.ReadUnaligned<ulong>(ref inline[0]);
+                w1 = Unsafe.ReadUnaligned<ulong>(ref inline[8]);
+            }
+
+            return new LimitKey(w0, w1, key.Length, SipHash.Hash13Short(_seed0, _seed1, w0, w1, key.Length));
         }
 
         // Longer keys ($http_authorization, $request_uri...) are represented by a 128-bit keyed hash. Two distinct keys

@@ -47,6 +47,47 @@ internal static class SipHash
         return v0 ^ v1 ^ v2 ^ v3;
     }
 
+    /// <summary>
+    /// SipHash-1-3 of a message of at most 16 bytes given as its zero-padded little-endian words: the same value as
+    /// <see cref="Hash13"/> over the bytes, without touching them one by one (SipHash's last block is exactly the
+    /// tail bytes, zero-padded, with the length in the top byte).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Hash13Short(ulong k0, ulong k1, ulong w0, ulong w1, int length)
+    {
+        ulong v0 = k0 ^ C0, v1 = k1 ^ C1, v2 = k0 ^ C2, v3 = k1 ^ C3;
+        ulong last = (ulong)length << 56;
+        if (length >= 8)
+        {
+            v3 ^= w0;
+            Round(ref v0, ref v1, ref v2, ref v3);
+            v0 ^= w0;
+            if (length == 16)
+            {
+                v3 ^= w1;
+                Round(ref v0, ref v1, ref v2, ref v3);
+                v0 ^= w1;
+            }
+            else
+            {
+                last |= w1;
+            }
+        }
+        else
+        {
+            last |= w0;
+        }
+
+        v3 ^= last;
+        Round(ref v0, ref v1, ref v2, ref v3);
+        v0 ^= last;
+        v2 ^= 0xff;
+        Round(ref v0, ref v1, ref v2, ref v3);
+        Round(ref v0, ref v1, ref v2, ref v3);
+        Round(ref v0, ref v1, ref v2, ref v3);
+        return v0 ^ v1 ^ v2 ^ v3;
+    }
+
     /// <summary>SipHash-2-4, 64-bit tag (the reference function; used by the tests to check the rounds).</summary>
     public static ulong Hash24(ulong k0, ulong k1, ReadOnlySpan<byte> data)
     {

@@ -31,6 +31,25 @@ public class LimitPrimitivesTests
     }
 
     [Fact]
+    public void Hash13Short_EveryLengthUpTo16_EqualsHash13OverTheBytes()
+    {
+        var random = new Random(42);
+        for (int length = 0; length <= 16; length++)
+        {
+            for (int trial = 0; trial < 20; trial++)
+            {
+                var bytes = new byte[16];
+                random.NextBytes(bytes.AsSpan(0, length));
+                ulong k0 = (ulong)random.NextInt64(), k1 = (ulong)random.NextInt64();
+
+                Assert.Equal(
+                    SipHash.Hash13(k0, k1, bytes.AsSpan(0, length)),
+                    SipHash.Hash13Short(k0, k1, BinaryPrimitives.ReadUInt64LittleEndian(bytes), BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(8)), length));
+            }
+        }
+    }
+
+    [Fact]
     public void Hash13_EveryLengthAndKey_IsDeterministicAndSpreads()
     {
         var seen = new HashSet<ulong>();
