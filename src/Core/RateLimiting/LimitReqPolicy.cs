@@ -289,7 +289,7 @@ internal sealed class LimitReqPolicy
         {
             for (int k = 0; k < n; k++)
             {
-                rules[k].Zone.Abandon(in probes[k], now);
+                rules[k].Zone.Abandon(in probes[k]);
             }
 
             return LimitReqDecision.Rejected(DryRun, StatusCode, probe.RetryAfterMs, n, probe.Excess, probe.Kind == ZoneProbeKind.NoSlot);

@@ -61,20 +61,26 @@ internal static class LimitReqState
     /// ngx_http_limit_req_lookup/account: the excess this request would leave, and the time to store with it.
     /// </summary>
     /// <remarks>
-    /// nginx (1.15.7+): <c>ms = now - last; if (ms &lt; -60000) ms = 1; else if (ms &lt; 0) ms = 0;
+    /// <para>nginx (1.15.7+): <c>ms = now - last; if (ms &lt; -60000) ms = 1; else if (ms &lt; 0) ms = 0;
     /// excess = lr->excess - ctx->rate * ms / 1000 + 1000; if (excess &lt; 0) excess = 0;</c> and on accounting
-    /// <c>if (ms) lr->last = now</c>. A new node counts as fully leaked: its first request leaves excess 0.
+    /// <c>if (ms) lr->last = now</c>. A new node counts as fully leaked: its first request leaves excess 0.</para>
+    /// <para>One deviation: the stored time never moves backwards. nginx's <c>ms &lt; -60000</c> case (a clock that
+    /// jumped back) also sets <c>last = now</c>; here the arithmetic uses <c>ms = 1</c> as nginx does but <c>last</c> is
+    /// kept. Our clock is monotonic, so a time in the past only comes from a request that read the clock before
+    /// another one wrote the state; keeping <c>last</c> non-decreasing is what the table's ABA guard rests on.</para>
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long NextExcess(long state, long now, long rate, out long lastToStore)
     {
+        long ms = Elapsed(now, state);
+
+        // The stored 38 bits of 'last' are enough: Pack keeps only those bits of whatever we pass.
+        lastToStore = ms > 0 ? now : state >> ExcessBits;
         if (IsEmpty(state))
         {
-            lastToStore = now;
             return 0;
         }
 
-        long ms = Elapsed(now, state);
         if (ms < -60000)
         {
             ms = 1;
@@ -84,8 +90,6 @@ internal static class LimitReqState
             ms = 0;
         }
 
-        // The stored 38 bits of 'last' are enough: Pack keeps only those bits of whatever we pass.
-        lastToStore = ms != 0 ? now : state >> ExcessBits;
         long excess = Excess(state) - Leak(rate, ms) + 1000;
         return excess < 0 ? 0 : excess;
     }
@@ -138,7 +142,11 @@ internal readonly struct LimitReqSlotPolicy : ILimitSlotPolicy
 
     public static long Tombstone(long state) => (state & ~LimitReqState.ExcessMask) | LimitReqState.TombMarker;
 
-    public static long Fresh(long previous, long now) => LimitReqState.Pack(now, LimitReqState.FreshMarker);
+    // The slot's next key starts at a time no earlier than anything the slot held before (a recycled victim is always
+    // older than 'now'; a slot given back unpublished keeps the time of its last claim), even if this thread's 'now'
+    // is a little stale: the ABA guard needs every incarnation to start later than the previous one ended.
+    public static long Fresh(long previous, long now)
+        => LimitReqState.Pack(LimitReqState.Elapsed(now, previous) > 0 ? now : previous >> LimitReqState.ExcessBits, LimitReqState.FreshMarker);
 
     public long VictimScore(long state, int touch, long now)
     {

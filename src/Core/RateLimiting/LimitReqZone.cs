@@ -200,13 +200,14 @@ internal sealed class LimitReqZone
     /// ngx_http_limit_req_unlock for a zone probed earlier when a later zone rejected the request: a state this request
     /// created becomes "drained" (no excess, recyclable), as nginx leaves such a node with excess 0.
     /// </summary>
-    internal void Abandon(in ZoneProbe probe, long now)
+    internal void Abandon(in ZoneProbe probe)
     {
         if (probe.Kind == ZoneProbeKind.Again && probe.Inserted)
         {
-            // Our own fresh value: if anyone accounted a request on it since, the CAS fails and that is correct.
-            Table.CompareExchangeState(
-                probe.Snapshot.Slot, LimitReqState.Pack(now, LimitReqState.DrainedMarker), probe.Snapshot.State);
+            // Our own fresh value: if anyone accounted a request on it since, the CAS fails and that is correct. The
+            // time is kept (never moves backwards; see LimitReqState).
+            long fresh = probe.Snapshot.State;
+            Table.CompareExchangeState(probe.Snapshot.Slot, (fresh & ~LimitReqState.ExcessMask) | LimitReqState.DrainedMarker, fresh);
         }
     }
 }

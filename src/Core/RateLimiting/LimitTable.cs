@@ -97,8 +97,9 @@ internal interface ILimitSlotPolicy
 /// <para><b>Updates</b> are a CAS of the state word from a validated snapshot. Recycling a slot first CASes its
 /// state to a tombstone, then unpublishes it. A CAS from a stale snapshot can therefore only succeed if the new
 /// key's state word equals the old one bit for bit; each policy makes that impossible (limit_conn: a generation
-/// counter in the word; limit_req: the word carries the time it was written, and a state written in the current
-/// millisecond is never recycled, so every state of the slot's next key is strictly later).</para>
+/// counter in the word; limit_req: the word carries a time that never moves backwards within a key, a state written
+/// in the current millisecond is never recycled, and a slot's next key starts no earlier than the recycling
+/// thread's "now", so every state of the next key is strictly later than every state of the previous one).</para>
 /// <para><b>Eviction.</b> When a bucket is full the policy scores the live slots (limit_req: states whose bucket has
 /// fully leaked first, then least recently touched; limit_conn: only keys with no connection) and the best victim
 /// is recycled. This is an LRU within the 32 slots a key can live in, not nginx's global LRU list; tables are sized

@@ -199,6 +199,44 @@ public class LimitTableTests
     }
 
     [Fact]
+    public void LimitReqState_StaleNow_NeverMovesStoredTimeBackwards()
+    {
+        long fresh = LimitReqSlotPolicy.Fresh(0, 100);
+        long real = LimitReqState.Pack(100, 3000);
+
+        Assert.Equal(0, LimitReqState.NextExcess(fresh, 90, 1000, out long last));
+        Assert.Equal(100, last);
+        Assert.Equal(4000, LimitReqState.NextExcess(real, 90, 1000, out last));
+        Assert.Equal(100, last);
+        Assert.Equal(3000 - 1 + 1000, LimitReqState.NextExcess(real, 100 - 60_001, 1000, out last));
+        Assert.Equal(100, last);
+        Assert.Equal(3000 - 10 + 1000, LimitReqState.NextExcess(real, 110, 1000, out last));
+        Assert.Equal(110, last);
+    }
+
+    [Fact]
+    public void LimitReqSlotPolicy_FreshAfterLaterState_StartsNoEarlier()
+    {
+        long previous = LimitReqSlotPolicy.Tombstone(LimitReqState.Pack(500, 0));
+
+        Assert.Equal(500, LimitReqSlotPolicy.Fresh(previous, 400) >> LimitReqState.ExcessBits);
+        Assert.Equal(600, LimitReqSlotPolicy.Fresh(previous, 600) >> LimitReqState.ExcessBits);
+    }
+
+    [Fact]
+    public void LimitReqSlotPolicy_VictimScore_NeverStatesOfThisMillisecondOrInFlight()
+    {
+        var policy = new LimitReqSlotPolicy(1000);
+
+        Assert.True(policy.VictimScore(LimitReqState.Pack(10, 0), 10, 10) < 0);              // written this ms
+        Assert.True(policy.VictimScore(LimitReqSlotPolicy.Fresh(0, 5), 5, 10) < 0);          // request in flight
+        Assert.True(policy.VictimScore(LimitReqSlotPolicy.Tombstone(LimitReqState.Pack(5, 0)), 5, 10) < 0);
+        Assert.True(policy.VictimScore(LimitReqState.Pack(5, 0), 5, 10) >= 0);
+        Assert.True(policy.VictimScore(LimitReqState.Pack(5, LimitReqState.DrainedMarker), 5, 10)
+            > policy.VictimScore(LimitReqState.Pack(5, 0), 0, 10));                              // lossless first
+    }
+
+    [Fact]
     public void LimitReqState_ElapsedAcrossStoredTimeWrap_IsSmallPositive()
     {
         long before = (1L << 38) - 5;               // the stored time wraps modulo 2^38 ms
