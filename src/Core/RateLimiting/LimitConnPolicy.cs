@@ -113,6 +113,12 @@ internal sealed class LimitConnPolicy
     /// </summary>
     public LimitConnDecision Acquire<TKeys>(TKeys keys, Span<LimitConnLease> leases)
         where TKeys : ILimitKeySource, allows ref struct
+        => Acquire(keys, leases, _rules[0].Zone.Clock.NowMs());
+
+    /// <summary>As <see cref="Acquire{TKeys}(TKeys, Span{LimitConnLease})"/>, at <paramref name="now"/> (ms of the zones'
+    /// clock, only used to order recycling), for an engine that reads the clock once per request.</summary>
+    public LimitConnDecision Acquire<TKeys>(TKeys keys, Span<LimitConnLease> leases, long now)
+        where TKeys : ILimitKeySource, allows ref struct
     {
         LimitConnRule[] rules = _rules;
         if (leases.Length < rules.Length)
@@ -121,7 +127,6 @@ internal sealed class LimitConnPolicy
         }
 
         bool any = false;
-        long now = 0;
         for (int i = 0; i < rules.Length; i++)
         {
             if (leases[i].IsHeld)
@@ -136,13 +141,8 @@ internal sealed class LimitConnPolicy
                 continue;
             }
 
+            any = true;
             ref readonly LimitConnRule rule = ref rules[i];
-            if (!any)
-            {
-                any = true;
-                now = rule.Zone.Clock.NowMs();
-            }
-
             LimitConnResult result = rule.Zone.TryAcquire(key, rule.Limit, now, out leases[i]);
             if (result != LimitConnResult.Acquired)
             {
