@@ -54,21 +54,7 @@ public static partial class Http1Parser
     {
         ArgumentNullException.ThrowIfNull(head);
         ArgumentNullException.ThrowIfNull(options);
-        head.Reset();
-
-        ReadOnlySpan<byte> first = input.FirstSpan;
-        Http1Status status = ParseHead(first, head, options, isRequest: true, Hint(previouslyExamined, first.Length), out int start, out int end);
-        if (status == Http1Status.Complete)
-        {
-            head.Raw = input.First.Slice(start, end - start);
-            consumed = examined = input.GetPosition(end);
-            return status;
-        }
-        if (status == Http1Status.Incomplete && first.Length < input.Length)
-        {
-            return ParseMultiSegment(input, head, options, isRequest: true, previouslyExamined, out consumed, out examined);
-        }
-        return NotParsed(input, head, status, out consumed, out examined);
+        return Parse(input, head, options, isRequest: true, previouslyExamined, out consumed, out examined);
     }
 
     /// <summary>Parses one response head from the start of <paramref name="input"/> into <paramref name="head"/>.</summary>
@@ -92,19 +78,31 @@ public static partial class Http1Parser
     {
         ArgumentNullException.ThrowIfNull(head);
         ArgumentNullException.ThrowIfNull(options);
+        return Parse(input, head, options, isRequest: false, previouslyExamined, out consumed, out examined);
+    }
+
+    private static Http1Status Parse(in ReadOnlySequence<byte> input, HttpHead head, Http1ParserOptions options, bool isRequest,
+        long previouslyExamined, out SequencePosition consumed, out SequencePosition examined)
+    {
         head.Reset();
+        if ((ulong)previouslyExamined > (ulong)input.Length)
+        {
+            previouslyExamined = 0; // not from a previous call on this input: ignore it rather than skip bytes
+        }
 
         ReadOnlySpan<byte> first = input.FirstSpan;
-        Http1Status status = ParseHead(first, head, options, isRequest: false, Hint(previouslyExamined, first.Length), out int start, out int end);
+        Http1Status status = ParseHead(first, head, options, isRequest, Hint(previouslyExamined, first.Length), out int start, out int end);
         if (status == Http1Status.Complete)
         {
             head.Raw = input.First.Slice(start, end - start);
             consumed = examined = input.GetPosition(end);
             return status;
         }
-        if (status == Http1Status.Incomplete && first.Length < input.Length)
+        if (first.Length < input.Length)
         {
-            return ParseMultiSegment(input, head, options, isRequest: false, previouslyExamined, out consumed, out examined);
+            // More segments. Even a rejection is decided again on the whole input: the early checks of an incomplete
+            // head may name another rule than the full parse would, and the answer must not depend on segmentation.
+            return ParseMultiSegment(input, head, options, isRequest, previouslyExamined, out consumed, out examined);
         }
         return NotParsed(input, head, status, out consumed, out examined);
     }
@@ -265,8 +263,8 @@ public static partial class Http1Parser
 
     /// <summary>
     /// The head has not ended yet. Check what can be checked already so that garbage fails fast: the line-length
-    /// and head-size limits, the start line once complete (or the method/version prefix before that), and, when
-    /// strict, bare LFs in complete lines. Lines examined by the previous call (the hint) are not checked again.
+    /// and head-size limits, the start line once complete (or the method/version prefix before that), and bare LFs
+    /// and bare CRs in complete lines. Lines examined by the previous call (the hint) are not checked again.
     /// </summary>
     private static Http1Status DiagnoseIncomplete(ReadOnlySpan<byte> buf, HttpHead head, Http1ParserOptions options,
         bool isRequest, int start, int hint)
@@ -299,23 +297,27 @@ public static partial class Http1Parser
                     return line;
                 }
             }
-            if (!options.AllowBareLf)
+            // Walk the field lines completed since the previous call, from the start of the line the hint falls in.
+            int from = Math.Max(start + firstLf + 1, Math.Min(hint, limit));
+            int i = buf[..from].LastIndexOf(LF) + 1;
+            while (i < limit)
             {
-                int i = Math.Max(start + firstLf + 1, hint);
-                while (i < limit)
+                int lf = buf[i..limit].IndexOf(LF);
+                if (lf < 0)
                 {
-                    int lf = buf[i..limit].IndexOf(LF);
-                    if (lf < 0)
-                    {
-                        break;
-                    }
-                    lf += i;
-                    if (buf[lf - 1] != CR)
-                    {
-                        return Http1Status.BareLF;
-                    }
-                    i = lf + 1;
+                    break;
                 }
+                lf += i;
+                int end = LineContentEnd(buf, i, lf, options.AllowBareLf);
+                if (end < 0)
+                {
+                    return Http1Status.BareLF;
+                }
+                if (buf[i..end].Contains(CR))
+                {
+                    return Http1Status.BareCR; // in strict mode this line could otherwise hide the end of the head
+                }
+                i = lf + 1;
             }
         }
         return buf.Length >= options.MaxHeadSize ? Http1Status.HeadTooLarge : Http1Status.Incomplete;
