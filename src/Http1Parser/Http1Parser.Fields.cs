@@ -76,7 +76,7 @@ public static partial class Http1Parser
 
             KnownField known = IdentifyField(line[..colon]);
             int index = head.FieldCount;
-            if (!head.TryAddField(new HttpField(pos, colon, valueOffset, value.Length, known), maxFieldCount))
+            if (!head.TryAddField(new HttpField(pos, colon, valueOffset, value.Length, known, line.Length), maxFieldCount))
             {
                 return Http1Status.TooManyFields;
             }
