@@ -139,8 +139,8 @@ public static partial class Http1Parser
     }
 
     /// <summary>
-    /// The head is not within the first segment: copy what can belong to it (at most MaxHeadSize bytes) into the
-    /// head's own buffer and parse that. An error found in the first segment alone was already final.
+    /// The first segment did not hold a whole valid head: copy what can belong to the head (at most MaxHeadSize
+    /// bytes) into the head's own buffer and decide there, so that the result never depends on where segments end.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static Http1Status ParseMultiSegment<TKind>(in ReadOnlySequence<byte> input, HttpHead head, Http1ParserOptions options,
