@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Text;
 using static FastProxy.Http1.HttpCharacters;
 
@@ -10,6 +11,9 @@ public static partial class Http1Parser
     /// field-line = field-name ":" OWS field-value OWS, each ended by CRLF, until the empty line (RFC 9112 §5).
     /// <paramref name="pos"/> is the first byte after the start line; <paramref name="h"/> ends with the empty line.
     /// </summary>
+    // Kept out of line: it is one loop run once per head, so inlining gains nothing, and when dynamic PGO inlined it
+    // into ParseResponse the response path ran 2.5x slower (361 vs 148 ns for the benchmark response head).
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static Http1Status ParseFields<TKind>(ReadOnlySpan<byte> h, int pos, HttpHead head, Http1ParserOptions options)
         where TKind : struct, IHeadKind
     {
