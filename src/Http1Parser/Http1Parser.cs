@@ -92,17 +92,20 @@ public static partial class Http1Parser
         }
 
         ReadOnlySpan<byte> first = input.FirstSpan;
-        Http1Status status = ParseHead<TKind>(first, head, options, Hint(previouslyExamined, first.Length), out int start, out int end);
+        bool moreSegments = first.Length < input.Length;
+        Http1Status status = ParseHead<TKind>(first, head, options, Hint(previouslyExamined, first.Length),
+            diagnoseIncomplete: !moreSegments, out int start, out int end);
         if (status == Http1Status.Complete)
         {
             head.Raw = input.First.Slice(start, end - start);
             consumed = examined = input.GetPosition(end);
             return status;
         }
-        if (first.Length < input.Length)
+        if (moreSegments && end == 0)
         {
-            // More segments. Even a rejection is decided again on the whole input: the early checks of an incomplete
-            // head may name another rule than the full parse would, and the answer must not depend on segmentation.
+            // The head does not end in the first segment: decide on the whole input. (The early checks of an
+            // incomplete head are skipped above: they may name another rule than the full parse, and the answer
+            // must not depend on where segments end. A head that did end in the first segment was fully parsed.)
             return ParseMultiSegment<TKind>(input, head, options, previouslyExamined, out consumed, out examined);
         }
         return NotParsed(input, head, status, out consumed, out examined);
@@ -152,7 +155,8 @@ public static partial class Http1Parser
         byte[] buffer = head.GetCopyBuffer(length);
         input.Slice(0, length).CopyTo(buffer);
 
-        Http1Status status = ParseHead<TKind>(buffer.AsSpan(0, length), head, options, Hint(previouslyExamined, length), out int start, out int end);
+        Http1Status status = ParseHead<TKind>(buffer.AsSpan(0, length), head, options, Hint(previouslyExamined, length),
+            diagnoseIncomplete: true, out int start, out int end);
         if (status == Http1Status.Complete)
         {
             head.Raw = buffer.AsMemory(start, end - start);
@@ -163,10 +167,12 @@ public static partial class Http1Parser
     }
 
     /// <summary>Finds the end of the head in <paramref name="buf"/>, then parses it.</summary>
+    /// <param name="diagnoseIncomplete">Whether to run the early checks when the head has not ended (else just
+    /// Incomplete).</param>
     /// <param name="start">Where the head starts: after any skipped empty lines.</param>
-    /// <param name="end">Just after the head's final LF.</param>
+    /// <param name="end">Just after the head's final LF; 0 when the end was not found.</param>
     private static Http1Status ParseHead<TKind>(ReadOnlySpan<byte> buf, HttpHead head, Http1ParserOptions options,
-        int hint, out int start, out int end)
+        int hint, bool diagnoseIncomplete, out int start, out int end)
         where TKind : struct, IHeadKind
     {
         start = 0;
@@ -191,7 +197,7 @@ public static partial class Http1Parser
             int found = from < limit ? buf[from..limit].IndexOf("\r\n\r\n"u8) : -1;
             if (found < 0)
             {
-                return DiagnoseIncomplete<TKind>(buf, head, options, start, hint);
+                return diagnoseIncomplete ? DiagnoseIncomplete<TKind>(buf, head, options, start, hint) : Http1Status.Incomplete;
             }
             headEnd = from + found + 4;
         }
@@ -200,7 +206,7 @@ public static partial class Http1Parser
             headEnd = FindEmptyLine(buf, Math.Max(start, hint), limit, start);
             if (headEnd < 0)
             {
-                return DiagnoseIncomplete<TKind>(buf, head, options, start, hint);
+                return diagnoseIncomplete ? DiagnoseIncomplete<TKind>(buf, head, options, start, hint) : Http1Status.Incomplete;
             }
         }
 
