@@ -149,10 +149,18 @@ internal static class RequestHeadWriter
         var bytes = context.HeadBytes;
         // The target sent upstream is origin-form (RFC 9112 §3.2.1), also when the client used absolute-form.
         var original = VariableEvaluator.RequestUri(context);
-        if (location is null)
+        if (location is null || location.Settings.ProxyPass?.Uri is null)
         {
-            writer.Write(original);
-            return;
+            // "http://host" and "http://host?q" have an empty path: origin-form needs at least "/" (RFC 9112 §3.2.1).
+            if (original.IsEmpty || original[0] != (byte)'/')
+            {
+                writer.Write((byte)'/');
+            }
+            if (location is null)
+            {
+                writer.Write(original);
+                return;
+            }
         }
         var query = head.QueryOffset < 0 ? default : bytes.Slice(head.QueryOffset, head.QueryLength);
         int capacity = original.Length + TargetSlack;

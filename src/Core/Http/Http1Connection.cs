@@ -208,6 +208,7 @@ internal sealed partial class Http1Connection
         var server = _listen!.DefaultServer;
         bool started = false;
         bool first = headDeadline != 0;
+        long examinedLength = 0;
         while (true)
         {
             if (!started)
@@ -264,8 +265,7 @@ internal sealed partial class Http1Connection
                 }
             }
 
-            _head.Reset();
-            var status = Http1Parser.ParseRequestHead(buffer, _head, _listen.ParserOptions, out var consumed, out var examined);
+            var status = Http1Parser.ParseRequestHead(buffer, _head, _listen.ParserOptions, examinedLength, out var consumed, out var examined);
             if (status == Http1Status.Complete)
             {
                 _context.BeginRequest(_head);
@@ -286,6 +286,8 @@ internal sealed partial class Http1Connection
                 _linger = false;
                 return -1;
             }
+            // Everything was examined: the next parse resumes its search for the end of the head from here.
+            examinedLength = buffer.Length;
             _input.AdvanceTo(consumed, examined);
         }
     }
@@ -333,7 +335,7 @@ internal sealed partial class Http1Connection
             return await RespondAsync(400, keepAlive, bodyKind, contentLength);
         }
 
-        var rawPath = bytes.Slice(head.PathOffset, head.PathLength);
+        var rawPath = head.PathLength == 0 ? "/"u8 : bytes.Slice(head.PathOffset, head.PathLength);
         var destination = _context.UriDestination(rawPath.Length);
         if (!UriNormalizer.TryNormalize(rawPath, destination, server.Config.MergeSlashes, out int uriLength))
         {

@@ -51,10 +51,10 @@ internal static class StatusResponses
 
     /// <summary>
     /// nginx closes the connection after these errors even when the client asked for keep-alive
-    /// (ngx_http_special_response_handler: 400, 413, 414, 500, 501 and the TLS errors); FastProxy adds 408, 431 and
-    /// 505, after which the rest of the client's input cannot be trusted either.
+    /// (ngx_http_special_response_handler: 400, 413, 414, 500, 501 and the TLS errors); FastProxy adds 408, 417, 431
+    /// and 505, after which the rest of the client's input cannot be trusted either.
     /// </summary>
-    public static bool ClosesConnection(int status) => status is 400 or 408 or 413 or 414 or 431 or 500 or 501 or 505;
+    public static bool ClosesConnection(int status) => status is 400 or 408 or 413 or 414 or 417 or 431 or 500 or 501 or 505;
 
     /// <summary>Writes an error page response (headers only when <paramref name="head"/>).</summary>
     public static void WriteError(ref BufferWriter writer, DateHeader date, int status, bool keepAlive, bool head)
@@ -133,6 +133,7 @@ internal static class StatusResponses
         414 => "Request-URI Too Large",
         415 => "Unsupported Media Type",
         416 => "Requested Range Not Satisfiable",
+        417 => "Expectation Failed",
         421 => "Misdirected Request",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
