@@ -37,30 +37,26 @@ public sealed class BufferedReader(Stream stream)
     /// <summary>Reads up to and including CRLF CRLF; null on a clean end of stream before any byte.</summary>
     public async Task<string?> ReadHeadAsync(CancellationToken cancellationToken = default)
     {
-        int searchFrom = _start;
+        int scanned = 0; // bytes after _start already searched
         while (true)
         {
-            int idx = _buffer.AsSpan(searchFrom, _end - searchFrom).IndexOf("\r\n\r\n"u8);
+            int from = Math.Max(0, scanned - 3);
+            int idx = _buffer.AsSpan(_start + from, _end - _start - from).IndexOf("\r\n\r\n"u8);
             if (idx >= 0)
             {
-                int end = searchFrom + idx + 4;
+                int end = _start + from + idx + 4;
                 var head = Encoding.Latin1.GetString(_buffer, _start, end - _start);
                 _start = end;
                 return head;
             }
-            searchFrom = Math.Max(_start, _end - 3);
-            int before = _end - _start;
+            scanned = _end - _start;
             if (!await FillAsync(cancellationToken))
             {
-                if (before == 0)
+                if (scanned == 0)
                 {
                     return null;
                 }
                 throw new IOException($"stream ended inside a head: {Encoding.Latin1.GetString(_buffer, _start, _end - _start)}");
-            }
-            if (_start == 0)
-            {
-                searchFrom = Math.Max(0, searchFrom);
             }
         }
     }

@@ -20,7 +20,7 @@ public sealed class Proxy : IAsyncDisposable
 
     public static async Task<Proxy> StartAsync(ProxyConfig config)
     {
-        var server = new ProxyServer(config);
+        var server = new ProxyServer(config, TestLoggerFactory.FromEnvironment());
         await server.StartAsync();
         return new Proxy(server);
     }
