@@ -97,13 +97,12 @@ internal sealed partial class Http1Connection
                     }
                     break;
                 }
+                // The snapshot is read once per request, when its head is complete: a reload applies to every
+                // request whose head arrives after it, also on connections opened before.
+                RefreshSnapshot();
                 bool keepAlive = await ProcessRequestAsync();
                 _context.EndRequest();
                 if (!keepAlive || _stopping)
-                {
-                    break;
-                }
-                if (!RefreshSnapshot())
                 {
                     break;
                 }
