@@ -47,6 +47,21 @@ public sealed class ProxyServer : IAsyncDisposable
     }
 
     /// <summary>
+    /// Checks a configuration the way <see cref="ProxyServer(ProxyConfig, ILoggerFactory?, TimeProvider?)"/> would use it
+    /// (upstream names resolved, every referenced group present) without binding anything: <c>fastproxy -t</c>.
+    /// </summary>
+    public static IReadOnlyList<string> Validate(ProxyConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var errors = new List<string>();
+        using var heartbeat = new Heartbeat(TimeProvider.System, TimeSpan.FromSeconds(1));
+        var pools = new UpstreamPoolRegistry();
+        ProxySnapshot.TryBuild(config, pools, heartbeat, [], errors);
+        pools.RetireAll();
+        return errors;
+    }
+
+    /// <summary>
     /// Pipes run their continuations inline by default (socket completions already arrive on thread-pool threads);
     /// FASTPROXY_PIPE_SCHEDULER=threadpool dispatches them to the thread pool instead, for measurements.
     /// </summary>
