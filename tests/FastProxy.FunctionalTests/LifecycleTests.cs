@@ -114,6 +114,9 @@ public sealed class LifecycleTests
             .Build();
         await using var proxy = await Proxy.StartAsync(With(a));
         await using var onA = await proxy.ConnectAsync();
+        // One exchange first, so that the connection is surely accepted before its listener goes.
+        await onA.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.Equal(200, (await onA.ReadResponseAsync()).Status);
 
         Assert.True(proxy.Server.TryReload(With(b), out var errors), string.Join(";", errors));
         var boundB = proxy.Server.GetBoundEndPoint(b)!;
