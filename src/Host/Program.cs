@@ -231,6 +231,13 @@ internal static class Program
                 }
             }
             await server.StopAsync();
+            if (Environment.GetEnvironmentVariable("FASTPROXY_GC_STATS") is { Length: > 0 })
+            {
+                // For load runs: how much the process allocated and collected over its life (DESIGN.md: steady
+                // state allocates nothing per request; this is the whole-process check).
+                Console.Error.WriteLine($"fastproxy: gc gen0={GC.CollectionCount(0)} gen1={GC.CollectionCount(1)} gen2={GC.CollectionCount(2)} " +
+                    $"allocated={GC.GetTotalAllocatedBytes()} bytes");
+            }
             return 0;
         }
         finally
