@@ -58,7 +58,7 @@ internal sealed partial class Http1Connection
     /// bytes may have reached a backend only a body-less idempotent request is retried; once response bytes reached
     /// the client nothing is.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ForwardAsync(LocationRoute? location, LocationRuntime runtime, BodyKind bodyKind, long contentLength, bool keepAlive)
     {
         var head = _head;
@@ -217,7 +217,7 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>One attempt on one backend connection (leased, or opened here).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ExchangeOutcome> ExchangeAsync(DestinationState destination, UpstreamPool pool, UpstreamConnection? upstream,
         LocationRoute? location, LocationRuntime runtime, BodyKind bodyKind, long contentLength, bool upgrade, bool clientKeepAlive,
         bool canRetryStatus)
@@ -390,7 +390,7 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>Flushes towards the backend under proxy_send_timeout; false when it failed or timed out.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> FlushUpstreamAsync(UpstreamConnection upstream, TimeSpan sendTimeout)
     {
         upstream.SetDeadline(_services.Heartbeat.DeadlineAfter(sendTimeout));
@@ -404,7 +404,7 @@ internal sealed partial class Http1Connection
     /// bodies decoded and re-chunked (RFC 9112 §7.1), so nothing ambiguous the client sent reaches the backend.
     /// client_max_body_size is enforced on the fly for chunked bodies (413), client_body_timeout between reads (408).
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ExchangeOutcome> SendRequestBodyAsync(UpstreamConnection upstream, BodyKind kind, long length, LocationSettings settings)
     {
         var heartbeat = _services.Heartbeat;
@@ -527,7 +527,7 @@ internal sealed partial class Http1Connection
     /// responses other than 101 are dropped, as nginx drops them. On success the head stays unconsumed in the
     /// backend's input (its bytes back <see cref="HttpHead.Raw"/>) until the client head is written.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ExchangeOutcome> ReadResponseHeadAsync(UpstreamConnection upstream, TimeSpan readTimeout)
     {
         var heartbeat = _services.Heartbeat;
@@ -574,7 +574,7 @@ internal sealed partial class Http1Connection
     /// Streams the response body to the client with backpressure: each read from the backend is written and flushed
     /// before the next, so at most a pipe's worth is buffered. Returns Completed only for a whole, well-framed body.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ExchangeOutcome> RelayResponseBodyAsync(UpstreamConnection upstream, BodyKind kind, long length, bool rechunk, TimeSpan readTimeout)
     {
         var heartbeat = _services.Heartbeat;

@@ -200,7 +200,7 @@ internal sealed partial class Http1Connection
     /// Reads and parses the next request head. Returns 0 when a head is ready (copied into the request context and
     /// consumed from the input), a status code to answer before closing, or -1 to close silently.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadRequestHeadAsync(long headDeadline)
     {
         var heartbeat = _services.Heartbeat;
@@ -293,7 +293,7 @@ internal sealed partial class Http1Connection
 
     // ---- Request processing -------------------------------------------------------------------------------
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ProcessRequestAsync()
     {
         var snapshot = _snapshot!;
@@ -384,7 +384,7 @@ internal sealed partial class Http1Connection
     /// open (nginx's ngx_http_discard_request_body); when that is impossible (the client waits for 100 Continue, or
     /// the body fails) the connection closes after the answer.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> RespondAsync(int status, bool keepAlive, BodyKind bodyKind, long contentLength)
     {
         keepAlive = await PrepareAnswerAsync(status, keepAlive, bodyKind, contentLength);
@@ -392,7 +392,7 @@ internal sealed partial class Http1Connection
         return await FlushClientAsync() && keepAlive;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> PrepareAnswerAsync(int status, bool keepAlive, BodyKind bodyKind, long contentLength)
     {
         keepAlive &= !StatusResponses.ClosesConnection(status) && !_stopping;
@@ -415,7 +415,7 @@ internal sealed partial class Http1Connection
     /// a text body (Content-Type text/plain, nginx's default_type), the status page of an error code, or 444: close
     /// without answering.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ReturnAsync(LocationRuntime runtime, bool keepAlive, BodyKind bodyKind, long contentLength)
     {
         int status = runtime.ReturnStatus;
@@ -483,7 +483,7 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>Flushes the client output under send_timeout; false when the client is gone.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> FlushClientAsync()
     {
         SetClientTimeout(ClientTimeout.Send, _services.Heartbeat.DeadlineAfter(_services.ClientSendTimeout));
@@ -493,7 +493,7 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>Reads and drops a request body that nobody will receive; false when it cannot be done.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> DiscardBodyAsync(BodyKind kind, long length)
     {
         var timeout = _context.LocationRuntime?.Settings.ClientBodyTimeout ?? TimeSpan.FromSeconds(60);
