@@ -27,6 +27,14 @@ internal static class Program
 
     private static async Task<int> Main(string[] args)
     {
+        // Socket completions run on the epoll threads (one per core), nginx's event-loop-per-core model, instead of
+        // being handed to the thread pool: measured 38k → 66k proxied requests/s on one core (docs/architecture.md).
+        // Safe because nothing on the data path blocks. Must be set before the first socket exists; an operator's own
+        // setting (e.g. 0) wins.
+        if (Environment.GetEnvironmentVariable(InlineCompletionsVariable) is null)
+        {
+            Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1");
+        }
         if (!CommandLine.TryParse(args, out var options, out string? error))
         {
             Console.Error.WriteLine($"fastproxy: {error}");
@@ -70,6 +78,8 @@ internal static class Program
         }
         return await RunAsync(config, configPath);
     }
+
+    private const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
     internal static string Version => typeof(Program).Assembly.GetName().Version!.ToString(3);
 
