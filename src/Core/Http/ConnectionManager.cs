@@ -1,0 +1,64 @@
+using System.Collections.Concurrent;
+using FastProxy.Infrastructure;
+
+namespace FastProxy.Http;
+
+/// <summary>
+/// The open client connections: the worker_connections cap (checked with one Interlocked increment at accept), the
+/// heartbeat's walk over their deadlines, and the set a graceful stop drains.
+/// </summary>
+internal sealed class ConnectionManager : IHeartbeatHandler
+{
+    private readonly ConcurrentDictionary<long, Http1Connection> _connections = new();
+    private int _count;
+
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Reserves a slot; false when <paramref name="limit"/> connections are already open.</summary>
+    public bool TryReserve(int limit)
+    {
+        if (Interlocked.Increment(ref _count) > limit)
+        {
+            Interlocked.Decrement(ref _count);
+            return false;
+        }
+        return true;
+    }
+
+    public void Add(Http1Connection connection) => _connections[connection.Id] = connection;
+
+    public void Remove(Http1Connection connection)
+    {
+        if (_connections.TryRemove(connection.Id, out _))
+        {
+            Interlocked.Decrement(ref _count);
+        }
+    }
+
+    public void OnHeartbeat(long now)
+    {
+        foreach (var entry in _connections)
+        {
+            entry.Value.OnHeartbeat(now);
+        }
+    }
+
+    /// <summary>Asks every connection to finish its current request and close; idle ones close at once.</summary>
+    public void RequestStopAll()
+    {
+        foreach (var entry in _connections)
+        {
+            entry.Value.RequestStop();
+        }
+    }
+
+    public void AbortAll()
+    {
+        foreach (var entry in _connections)
+        {
+            entry.Value.Abort();
+        }
+    }
+
+    public IEnumerable<Http1Connection> Connections => _connections.Values;
+}

@@ -1,0 +1,756 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using FastProxy.Config;
+using FastProxy.Diagnostics;
+using FastProxy.Forwarding;
+using FastProxy.Http1;
+using FastProxy.Infrastructure;
+using FastProxy.LoadBalancing;
+using FastProxy.Routing;
+using FastProxy.Runtime;
+using FastProxy.Transport;
+using FastProxy.Upstreams;
+
+namespace FastProxy.Http;
+
+/// <summary>How one attempt at a backend ended.</summary>
+internal enum ExchangeOutcome : byte
+{
+    /// <summary>The whole response went to the client; the client connection may continue.</summary>
+    Completed,
+    /// <summary>The response (or part of it) went to the client and the client connection must close.</summary>
+    CompletedClose,
+    /// <summary>The request body failed on the client's side (gone, too slow, too large, badly framed).</summary>
+    ClientFailed,
+    // Upstream failures before any response byte reached the client: candidates for next-upstream.
+    ConnectFailed,
+    ConnectTimeout,
+    SendFailed,
+    SendTimeout,
+    /// <summary>Closed or reset before any response byte.</summary>
+    NoResponse,
+    ReadTimeout,
+    InvalidResponse,
+    /// <summary>A reused connection the backend had closed while idle (no response byte): retried once on a fresh one.</summary>
+    Stale,
+    /// <summary>The status matched proxy_next_upstream http_*; the response was dropped.</summary>
+    RetryableStatus,
+}
+
+internal sealed partial class Http1Connection
+{
+    /// <summary>The upstream connection a request is using now; the heartbeat checks its deadline.</summary>
+    private UpstreamConnection? _upstream;
+
+    private ChunkedDecoder _bodyDecoder;
+    private SequencePosition _responseHeadEnd;
+    private int _clientFailureStatus;
+    private bool _requestBodyComplete;
+    private bool _bodyStarted;
+    private bool _sentContinue;
+    private bool _exchangeKeepAlive;
+
+    /// <summary>
+    /// Forwards the request: picks a destination, leases or opens a connection, sends head and body, relays the
+    /// response. Connect errors and timeouts move on to the next destination per proxy_next_upstream; once request
+    /// bytes may have reached a backend only a body-less idempotent request is retried; once response bytes reached
+    /// the client nothing is.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> ForwardAsync(LocationRoute? location, LocationRuntime runtime, BodyKind bodyKind, long contentLength, bool keepAlive)
+    {
+        var head = _head;
+        var settings = runtime.Settings;
+        var cluster = runtime.Cluster!;
+        var heartbeat = _services.Heartbeat;
+        bool hasBody = bodyKind != BodyKind.None;
+        // RFC 9110 §7.8: an upgrade needs "Connection: upgrade" next to Upgrade, and only HTTP/1.1 can switch.
+        bool upgrade = head.UpgradeFieldIndex >= 0 && (head.Connection & ConnectionOptions.Upgrade) != 0
+            && head.Version == Http1Version.Http11;
+        if (bodyKind == BodyKind.Chunked && runtime.UpstreamHttp10)
+        {
+            // An HTTP/1.0 backend cannot take chunked and FastProxy does not buffer bodies to count them.
+            return await RespondAsync(411, false, bodyKind, contentLength);
+        }
+        _requestBodyComplete = !hasBody;
+        _bodyStarted = false;
+        _sentContinue = false;
+        _clientFailureStatus = 0;
+
+        var next = settings.NextUpstream;
+        int maxTries = next.Tries > 0 ? next.Tries : int.MaxValue;
+        long retryDeadline = next.Timeout > TimeSpan.Zero ? heartbeat.DeadlineAfter(next.Timeout) : long.MaxValue;
+        bool idempotent = head.Method is Http1Method.Get or Http1Method.Head or Http1Method.Options or Http1Method.Trace
+            or Http1Method.Put or Http1Method.Delete;
+        ulong tried = 0;
+        int attempts = 0;
+        var failure = ExchangeOutcome.NoResponse;
+        DestinationState? lastDestination = null;
+
+        while (true)
+        {
+            var context = new LoadBalancingContext { ClientAddress = _context.BinaryRemoteAddr, Tried = tried };
+            var destination = cluster.State.PickDestination(ref context);
+            if (destination is null)
+            {
+                break; // every destination tried or down: nginx's "no live upstreams" is a 502
+            }
+            tried |= 1UL << (destination.Index & 63);
+            attempts++;
+            lastDestination = destination;
+            var pool = cluster.Pools[destination.Index];
+            var upstream = pool.TryLease(heartbeat.Now);
+            // The stale retry is safe only while nothing of the request is lost: no body has been consumed.
+            bool staleRetryAllowed = upstream is not null && !hasBody;
+            bool canRetryStatus = CanRetry(ExchangeOutcome.RetryableStatus, true);
+
+            destination.BeginRequest();
+            ExchangeOutcome outcome;
+            while (true)
+            {
+                outcome = await ExchangeAsync(destination, pool, upstream, location, runtime, bodyKind, contentLength, upgrade, keepAlive, canRetryStatus);
+                if (outcome == ExchangeOutcome.Stale && staleRetryAllowed)
+                {
+                    staleRetryAllowed = false;
+                    upstream = null;
+                    continue;
+                }
+                break;
+            }
+            if (outcome == ExchangeOutcome.Stale)
+            {
+                outcome = ExchangeOutcome.NoResponse;
+            }
+
+            switch (outcome)
+            {
+                case ExchangeOutcome.Completed:
+                case ExchangeOutcome.CompletedClose:
+                    destination.ReportSuccess(heartbeat.Now);
+                    destination.EndRequest();
+                    return outcome == ExchangeOutcome.Completed && _exchangeKeepAlive;
+                case ExchangeOutcome.ClientFailed:
+                    destination.EndRequest();
+                    if (_clientFailureStatus > 0)
+                    {
+                        WriteError(_clientFailureStatus, keepAlive: false, headOnly: false);
+                        await FlushClientAsync();
+                    }
+                    return false;
+            }
+
+            destination.ReportFailure(heartbeat.Now);
+            destination.EndRequest();
+            failure = outcome;
+            LogFailure(destination, outcome);
+            bool requestSent = outcome is not (ExchangeOutcome.ConnectFailed or ExchangeOutcome.ConnectTimeout);
+            if (!CanRetry(outcome, requestSent))
+            {
+                break;
+            }
+        }
+
+        int status = failure is ExchangeOutcome.ConnectTimeout or ExchangeOutcome.SendTimeout or ExchangeOutcome.ReadTimeout ? 504 : 502;
+        if (failure == ExchangeOutcome.RetryableStatus)
+        {
+            status = 502;
+        }
+        // A half-read body cannot be resynchronised: close. An unread one is discarded by RespondAsync (unless the
+        // client waits for 100 Continue, then it closes too).
+        if (!_requestBodyComplete && _bodyStarted)
+        {
+            keepAlive = false;
+        }
+        return await RespondAsync(status, keepAlive, _requestBodyComplete ? BodyKind.None : bodyKind, contentLength);
+
+        bool CanRetry(ExchangeOutcome outcome, bool requestSent)
+        {
+            var conditions = next.Conditions;
+            var needed = outcome switch
+            {
+                ExchangeOutcome.ConnectTimeout or ExchangeOutcome.SendTimeout or ExchangeOutcome.ReadTimeout => NextUpstreamConditions.Timeout,
+                ExchangeOutcome.InvalidResponse => NextUpstreamConditions.InvalidHeader,
+                ExchangeOutcome.RetryableStatus => NextUpstreamConditions.Http500 | NextUpstreamConditions.Http502 | NextUpstreamConditions.Http503
+                    | NextUpstreamConditions.Http504 | NextUpstreamConditions.Http403 | NextUpstreamConditions.Http404 | NextUpstreamConditions.Http429,
+                _ => NextUpstreamConditions.Error,
+            };
+            if ((conditions & needed) == 0 || attempts >= maxTries || heartbeat.Now > retryDeadline)
+            {
+                return false;
+            }
+            if (requestSent)
+            {
+                // The body was streamed, not kept: it cannot be sent again. Without a body, a non-idempotent request
+                // is retried only with proxy_next_upstream non_idempotent (nginx 1.9.13+).
+                if (hasBody || (!idempotent && (conditions & NextUpstreamConditions.NonIdempotent) == 0))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    private void LogFailure(DestinationState destination, ExchangeOutcome outcome)
+    {
+        var logger = _services.Logger;
+        switch (outcome)
+        {
+            case ExchangeOutcome.ConnectFailed:
+                Log.UpstreamConnectFailed(logger, destination.EndPoint, "refused or unreachable");
+                break;
+            case ExchangeOutcome.ConnectTimeout:
+                Log.UpstreamTimedOut(logger, destination.EndPoint, "connect");
+                break;
+            case ExchangeOutcome.SendTimeout:
+                Log.UpstreamTimedOut(logger, destination.EndPoint, "send");
+                break;
+            case ExchangeOutcome.ReadTimeout:
+                Log.UpstreamTimedOut(logger, destination.EndPoint, "read");
+                break;
+            default:
+                Log.UpstreamFailed(logger, destination.EndPoint, outcome.ToString());
+                break;
+        }
+    }
+
+    /// <summary>One attempt on one backend connection (leased, or opened here).</summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<ExchangeOutcome> ExchangeAsync(DestinationState destination, UpstreamPool pool, UpstreamConnection? upstream,
+        LocationRoute? location, LocationRuntime runtime, BodyKind bodyKind, long contentLength, bool upgrade, bool clientKeepAlive,
+        bool canRetryStatus)
+    {
+        var settings = runtime.Settings;
+        var heartbeat = _services.Heartbeat;
+        bool reused = upstream is not null;
+        try
+        {
+            if (upstream is null)
+            {
+                var socket = new Socket(destination.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                SocketConnection.ConfigureSocket(socket);
+                upstream = new UpstreamConnection(socket, pool, destination, _services.Scheduler);
+                pool.CountCreated();
+                Volatile.Write(ref _upstream, upstream);
+                upstream.SetDeadline(heartbeat.DeadlineAfter(settings.ProxyConnectTimeout));
+                var connect = await upstream.Transport.ConnectAsync(destination.EndPoint);
+                if (upstream.ClearDeadline() || upstream.TimedOut)
+                {
+                    upstream.Discard();
+                    return ExchangeOutcome.ConnectTimeout;
+                }
+                if (connect.HasError)
+                {
+                    upstream.Discard();
+                    return ExchangeOutcome.ConnectFailed;
+                }
+                upstream.Transport.Start();
+            }
+            else
+            {
+                Volatile.Write(ref _upstream, upstream);
+            }
+            upstream.Requests++;
+
+            var framing = bodyKind switch
+            {
+                BodyKind.ContentLength => UpstreamBodyFraming.ContentLength,
+                BodyKind.Chunked => UpstreamBodyFraming.Chunked,
+                _ => UpstreamBodyFraming.None,
+            };
+            bool upstreamKeepAlive = WriteRequestHead(upstream, location, runtime, framing, contentLength, upgrade, pool.MaxIdle > 0);
+
+            if (bodyKind != BodyKind.None)
+            {
+                // nginx answers Expect: 100-continue itself when it starts reading the body, and never forwards the
+                // Expect (its default proxy_set_header Expect ""). So does FastProxy: the backend sees a plain request.
+                if (_head.ExpectContinue && _head.Version == Http1Version.Http11 && !_sentContinue)
+                {
+                    _output.Write(StatusResponses.Continue100);
+                    _sentContinue = true;
+                    if (!await FlushClientAsync())
+                    {
+                        upstream.Discard();
+                        return ExchangeOutcome.ClientFailed;
+                    }
+                }
+                var body = await SendRequestBodyAsync(upstream, bodyKind, contentLength, settings);
+                if (body != ExchangeOutcome.Completed)
+                {
+                    upstream.Discard();
+                    return body;
+                }
+            }
+            else if (!await FlushUpstreamAsync(upstream, settings.ProxySendTimeout))
+            {
+                bool timedOut = upstream.TimedOut;
+                upstream.Discard();
+                return timedOut ? ExchangeOutcome.SendTimeout : reused ? ExchangeOutcome.Stale : ExchangeOutcome.SendFailed;
+            }
+
+            var headResult = await ReadResponseHeadAsync(upstream, settings.ProxyReadTimeout);
+            if (headResult != ExchangeOutcome.Completed)
+            {
+                upstream.Discard();
+                return headResult == ExchangeOutcome.NoResponse && reused ? ExchangeOutcome.Stale : headResult;
+            }
+
+            var response = upstream.ResponseHead;
+            int status = response.StatusCode;
+            if (status == 101)
+            {
+                if (!upgrade)
+                {
+                    // A switch the client did not ask for cannot be relayed: the client would not speak the protocol.
+                    upstream.Discard();
+                    return ExchangeOutcome.InvalidResponse;
+                }
+                return await TunnelAsync(upstream, runtime);
+            }
+            if (canRetryStatus && MatchesNextUpstreamStatus(settings.NextUpstream.Conditions, status))
+            {
+                upstream.Discard();
+                return ExchangeOutcome.RetryableStatus;
+            }
+
+            var responseKind = Http1BodyFraming.ForResponse(response, _head.Method, out long responseLength);
+            bool client11 = _head.Version == Http1Version.Http11;
+            // A chunked response to an HTTP/1.0 client is decoded and delimited by closing (1.0 has no chunked).
+            bool decodeOnly = responseKind == BodyKind.Chunked && !client11;
+            bool closeClient = !clientKeepAlive || responseKind == BodyKind.UntilClose || decodeOnly || _stopping;
+            WriteResponseHead(response, runtime, decodeOnly, closeClient ? ClientConnectionMode.Close : ClientConnectionMode.KeepAlive);
+            upstream.Input.AdvanceTo(_responseHeadEnd);
+
+            var relayed = await RelayResponseBodyAsync(upstream, responseKind, responseLength, rechunk: responseKind == BodyKind.Chunked && client11,
+                settings.ProxyReadTimeout);
+            if (relayed != ExchangeOutcome.Completed)
+            {
+                // Cut mid-body (or the client left): closing the client connection is the only way to tell it the
+                // body is incomplete when the length was not announced, and the only safe end when it was.
+                if (relayed == ExchangeOutcome.ReadTimeout)
+                {
+                    Log.UpstreamTimedOut(_services.Logger, destination.EndPoint, "read, mid-body");
+                }
+                upstream.Discard();
+                _linger = false;
+                return ExchangeOutcome.CompletedClose;
+            }
+
+            // Back to the pool only after a complete, well-framed exchange that both sides mean to keep.
+            bool reusable = upstreamKeepAlive && responseKind != BodyKind.UntilClose
+                && (response.Connection & ConnectionOptions.Close) == 0
+                && (response.Version == Http1Version.Http11 || (response.Connection & ConnectionOptions.KeepAlive) != 0)
+                && upstream.IsReusable();
+            Volatile.Write(ref _upstream, null);
+            if (reusable)
+            {
+                pool.Return(upstream, heartbeat.Now);
+            }
+            else
+            {
+                upstream.Close();
+            }
+            _exchangeKeepAlive = !closeClient;
+            return ExchangeOutcome.Completed;
+        }
+        finally
+        {
+            Volatile.Write(ref _upstream, null);
+        }
+    }
+
+    private static bool MatchesNextUpstreamStatus(NextUpstreamConditions conditions, int status) => status switch
+    {
+        500 => (conditions & NextUpstreamConditions.Http500) != 0,
+        502 => (conditions & NextUpstreamConditions.Http502) != 0,
+        503 => (conditions & NextUpstreamConditions.Http503) != 0,
+        504 => (conditions & NextUpstreamConditions.Http504) != 0,
+        403 => (conditions & NextUpstreamConditions.Http403) != 0,
+        404 => (conditions & NextUpstreamConditions.Http404) != 0,
+        429 => (conditions & NextUpstreamConditions.Http429) != 0,
+        _ => false,
+    };
+
+    private bool WriteRequestHead(UpstreamConnection upstream, LocationRoute? location, LocationRuntime runtime,
+        UpstreamBodyFraming framing, long contentLength, bool upgrade, bool keepAlive)
+    {
+        var writer = new BufferWriter(upstream.Output);
+        bool reusable = RequestHeadWriter.Write(ref writer, _context, location, runtime, framing, contentLength, upgrade, keepAlive);
+        writer.Commit();
+        return reusable;
+    }
+
+    private void WriteResponseHead(HttpResponseHead response, LocationRuntime runtime, bool dropTransferEncoding, ClientConnectionMode mode)
+    {
+        var writer = new BufferWriter(_output);
+        ResponseHeadWriter.Write(ref writer, response, runtime, _services.Date, _context, dropTransferEncoding, mode);
+        writer.Commit();
+    }
+
+    /// <summary>Flushes towards the backend under proxy_send_timeout; false when it failed or timed out.</summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> FlushUpstreamAsync(UpstreamConnection upstream, TimeSpan sendTimeout)
+    {
+        upstream.SetDeadline(_services.Heartbeat.DeadlineAfter(sendTimeout));
+        var result = await upstream.Output.FlushAsync();
+        bool fired = upstream.ClearDeadline();
+        return !fired && !upstream.TimedOut && !result.IsCompleted && !result.IsCanceled;
+    }
+
+    /// <summary>
+    /// Streams the request body to the backend with fresh framing: Content-Length bodies byte for byte, chunked
+    /// bodies decoded and re-chunked (RFC 9112 §7.1), so nothing ambiguous the client sent reaches the backend.
+    /// client_max_body_size is enforced on the fly for chunked bodies (413), client_body_timeout between reads (408).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<ExchangeOutcome> SendRequestBodyAsync(UpstreamConnection upstream, BodyKind kind, long length, LocationSettings settings)
+    {
+        var heartbeat = _services.Heartbeat;
+        var output = upstream.Output;
+        long max = settings.ClientMaxBodySize;
+        long remaining = length;
+        long total = 0;
+        if (kind == BodyKind.Chunked)
+        {
+            _bodyDecoder.Reset();
+        }
+        _bodyStarted = true;
+        while (true)
+        {
+            SetClientTimeout(ClientTimeout.Body, heartbeat.DeadlineAfter(settings.ClientBodyTimeout));
+            var result = await _input.ReadAsync();
+            if (ClearClientTimeout())
+            {
+                _input.AdvanceTo(result.Buffer.Start);
+                return ClientFailure(408);
+            }
+            var buffer = result.Buffer;
+            if (kind == BodyKind.ContentLength)
+            {
+                long take = Math.Min(remaining, buffer.Length);
+                var slice = buffer.Slice(0, take);
+                foreach (var segment in slice)
+                {
+                    output.Write(segment.Span);
+                }
+                _input.AdvanceTo(slice.End);
+                remaining -= take;
+                if (remaining == 0)
+                {
+                    _requestBodyComplete = true;
+                    return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : UpstreamSendFailure(upstream);
+                }
+                if (result.IsCompleted)
+                {
+                    return ClientFailure(0); // the client closed mid-body: nobody to answer
+                }
+            }
+            else
+            {
+                while (true)
+                {
+                    var status = _bodyDecoder.Decode(buffer, out var data, out var consumed, out var examined);
+                    if (!data.IsEmpty)
+                    {
+                        total += data.Length;
+                        if (max > 0 && total > max)
+                        {
+                            _input.AdvanceTo(consumed);
+                            return ClientFailure(413);
+                        }
+                        WriteChunk(output, data);
+                    }
+                    if (status == Http1Status.Complete)
+                    {
+                        output.Write("0\r\n\r\n"u8);
+                        _input.AdvanceTo(consumed);
+                        _requestBodyComplete = true;
+                        return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : UpstreamSendFailure(upstream);
+                    }
+                    if (status.IsError())
+                    {
+                        _input.AdvanceTo(consumed);
+                        return ClientFailure(400);
+                    }
+                    if (!data.IsEmpty)
+                    {
+                        buffer = buffer.Slice(consumed);
+                        continue;
+                    }
+                    _input.AdvanceTo(consumed, examined);
+                    break;
+                }
+                if (result.IsCompleted)
+                {
+                    return ClientFailure(0);
+                }
+            }
+            if (!await FlushUpstreamAsync(upstream, settings.ProxySendTimeout))
+            {
+                return UpstreamSendFailure(upstream);
+            }
+        }
+    }
+
+    private ExchangeOutcome ClientFailure(int status)
+    {
+        _clientFailureStatus = status;
+        if (status == 0)
+        {
+            _linger = false;
+        }
+        return ExchangeOutcome.ClientFailed;
+    }
+
+    private static ExchangeOutcome UpstreamSendFailure(UpstreamConnection upstream) =>
+        upstream.TimedOut ? ExchangeOutcome.SendTimeout : ExchangeOutcome.SendFailed;
+
+    /// <summary>One chunk: size in hex, CRLF, data, CRLF (RFC 9112 §7.1).</summary>
+    private static void WriteChunk(PipeWriter output, in ReadOnlySequence<byte> data)
+    {
+        var span = output.GetSpan(18);
+        System.Buffers.Text.Utf8Formatter.TryFormat((ulong)data.Length, span, out int n, new StandardFormat('x'));
+        span[n++] = (byte)'\r';
+        span[n++] = (byte)'\n';
+        output.Advance(n);
+        foreach (var segment in data)
+        {
+            output.Write(segment.Span);
+        }
+        output.Write("\r\n"u8);
+    }
+
+    /// <summary>
+    /// Reads the backend's response head under proxy_read_timeout (reset on every read, as nginx's). Interim 1xx
+    /// responses other than 101 are dropped, as nginx drops them. On success the head stays unconsumed in the
+    /// backend's input (its bytes back <see cref="HttpHead.Raw"/>) until the client head is written.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<ExchangeOutcome> ReadResponseHeadAsync(UpstreamConnection upstream, TimeSpan readTimeout)
+    {
+        var heartbeat = _services.Heartbeat;
+        var input = upstream.Input;
+        bool any = false;
+        while (true)
+        {
+            upstream.SetDeadline(heartbeat.DeadlineAfter(readTimeout));
+            var result = await input.ReadAsync();
+            if (upstream.ClearDeadline() || upstream.TimedOut)
+            {
+                return ExchangeOutcome.ReadTimeout;
+            }
+            var buffer = result.Buffer;
+            any |= !buffer.IsEmpty;
+            upstream.ResponseHead.Reset();
+            var status = Http1Parser.ParseResponseHead(buffer, upstream.ResponseHead, Http1ParserOptions.Default, out var consumed, out var examined);
+            if (status == Http1Status.Complete)
+            {
+                int code = upstream.ResponseHead.StatusCode;
+                if (code is >= 100 and < 200 and not 101)
+                {
+                    input.AdvanceTo(consumed);
+                    continue;
+                }
+                _responseHeadEnd = consumed;
+                return ExchangeOutcome.Completed;
+            }
+            if (status.IsError())
+            {
+                input.AdvanceTo(buffer.End);
+                return ExchangeOutcome.InvalidResponse;
+            }
+            if (result.IsCompleted)
+            {
+                input.AdvanceTo(buffer.End);
+                return any ? ExchangeOutcome.InvalidResponse : ExchangeOutcome.NoResponse;
+            }
+            input.AdvanceTo(consumed, examined);
+        }
+    }
+
+    /// <summary>
+    /// Streams the response body to the client with backpressure: each read from the backend is written and flushed
+    /// before the next, so at most a pipe's worth is buffered. Returns Completed only for a whole, well-framed body.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<ExchangeOutcome> RelayResponseBodyAsync(UpstreamConnection upstream, BodyKind kind, long length, bool rechunk, TimeSpan readTimeout)
+    {
+        var heartbeat = _services.Heartbeat;
+        var input = upstream.Input;
+        if (kind == BodyKind.None)
+        {
+            return await FlushClientAsync() ? ExchangeOutcome.Completed : ExchangeOutcome.CompletedClose;
+        }
+        if (kind == BodyKind.Chunked)
+        {
+            upstream.Decoder.Reset();
+        }
+        long remaining = length;
+        // Flush the head now only when no body byte is at hand; otherwise head and first bytes go out together.
+        while (true)
+        {
+            upstream.SetDeadline(heartbeat.DeadlineAfter(readTimeout));
+            var result = await input.ReadAsync();
+            if (upstream.ClearDeadline() || upstream.TimedOut)
+            {
+                return ExchangeOutcome.ReadTimeout;
+            }
+            var buffer = result.Buffer;
+            switch (kind)
+            {
+                case BodyKind.ContentLength:
+                {
+                    long take = Math.Min(remaining, buffer.Length);
+                    var slice = buffer.Slice(0, take);
+                    foreach (var segment in slice)
+                    {
+                        _output.Write(segment.Span);
+                    }
+                    input.AdvanceTo(slice.End);
+                    remaining -= take;
+                    if (remaining == 0)
+                    {
+                        return await FlushClientAsync() ? ExchangeOutcome.Completed : ExchangeOutcome.CompletedClose;
+                    }
+                    if (result.IsCompleted)
+                    {
+                        await FlushClientAsync();
+                        return ExchangeOutcome.NoResponse; // truncated
+                    }
+                    break;
+                }
+                case BodyKind.Chunked:
+                {
+                    while (true)
+                    {
+                        var status = upstream.Decoder.Decode(buffer, out var data, out var consumed, out var examined);
+                        if (!data.IsEmpty)
+                        {
+                            if (rechunk)
+                            {
+                                WriteChunk(_output, data);
+                            }
+                            else
+                            {
+                                foreach (var segment in data)
+                                {
+                                    _output.Write(segment.Span);
+                                }
+                            }
+                        }
+                        if (status == Http1Status.Complete)
+                        {
+                            if (rechunk)
+                            {
+                                _output.Write("0\r\n\r\n"u8);
+                            }
+                            input.AdvanceTo(consumed);
+                            return await FlushClientAsync() ? ExchangeOutcome.Completed : ExchangeOutcome.CompletedClose;
+                        }
+                        if (status.IsError())
+                        {
+                            input.AdvanceTo(consumed);
+                            await FlushClientAsync();
+                            return ExchangeOutcome.InvalidResponse;
+                        }
+                        if (!data.IsEmpty)
+                        {
+                            buffer = buffer.Slice(consumed);
+                            continue;
+                        }
+                        input.AdvanceTo(consumed, examined);
+                        break;
+                    }
+                    if (result.IsCompleted)
+                    {
+                        await FlushClientAsync();
+                        return ExchangeOutcome.NoResponse; // truncated: no last chunk
+                    }
+                    break;
+                }
+                default: // until close
+                {
+                    foreach (var segment in buffer)
+                    {
+                        _output.Write(segment.Span);
+                    }
+                    input.AdvanceTo(buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        // The backend's FIN ends the body; our own close tells the client. A reset instead of a FIN
+                        // means the body may be cut: the client cannot tell either way (HTTP/1.0 framing).
+                        await FlushClientAsync();
+                        return ExchangeOutcome.CompletedClose;
+                    }
+                    break;
+                }
+            }
+            if (!await FlushClientAsync())
+            {
+                return ExchangeOutcome.CompletedClose;
+            }
+        }
+    }
+
+    /// <summary>
+    /// After a 101: relays the 101 head, then copies bytes both ways until either side closes. proxy_read_timeout
+    /// bounds the silence on the tunnel (nginx re-arms it on traffic in either direction).
+    /// </summary>
+    private async ValueTask<ExchangeOutcome> TunnelAsync(UpstreamConnection upstream, LocationRuntime runtime)
+    {
+        WriteResponseHead(upstream.ResponseHead, runtime, dropTransferEncoding: false, ClientConnectionMode.Upgrade);
+        upstream.Input.AdvanceTo(_responseHeadEnd);
+        _linger = false;
+        if (!await FlushClientAsync())
+        {
+            upstream.Discard();
+            return ExchangeOutcome.CompletedClose;
+        }
+        long idleTicks = _services.Heartbeat.ToTicks(runtime.Settings.ProxyReadTimeout);
+        upstream.SetDeadline(_services.Heartbeat.Now + idleTicks);
+        // Per tunnel, not per request: two tasks.
+        var toBackend = PumpAsync(_input, upstream.Output, upstream, idleTicks);
+        var toClient = PumpAsync(upstream.Input, _output, upstream, idleTicks);
+        await Task.WhenAny(toBackend, toClient);
+        // Either side ended: end the other (nginx finalizes the upgraded request when one side is done).
+        upstream.Transport.Abort();
+        _input.CancelPendingRead();
+        await Task.WhenAll(toBackend, toClient);
+        upstream.ClearDeadline();
+        upstream.Discard();
+        return ExchangeOutcome.CompletedClose;
+    }
+
+    private async Task PumpAsync(PipeReader from, PipeWriter to, UpstreamConnection upstream, long idleTicks)
+    {
+        try
+        {
+            while (true)
+            {
+                var result = await from.ReadAsync();
+                var buffer = result.Buffer;
+                foreach (var segment in buffer)
+                {
+                    to.Write(segment.Span);
+                }
+                from.AdvanceTo(buffer.End);
+                upstream.SetDeadline(_services.Heartbeat.Now + idleTicks);
+                if (result.IsCompleted || result.IsCanceled || upstream.TimedOut)
+                {
+                    break;
+                }
+                var flush = await to.FlushAsync();
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // A pipe completed under us during teardown.
+        }
+    }
+}

@@ -1,0 +1,554 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Runtime.CompilerServices;
+using FastProxy.Diagnostics;
+using FastProxy.Forwarding;
+using FastProxy.Http1;
+using FastProxy.Infrastructure;
+using FastProxy.Routing;
+using FastProxy.Runtime;
+using FastProxy.Transport;
+
+namespace FastProxy.Http;
+
+/// <summary>What the client-side deadline currently guards.</summary>
+internal enum ClientTimeout
+{
+    None,
+    /// <summary>keepalive_timeout: idle between requests; closes silently.</summary>
+    KeepAlive,
+    /// <summary>client_header_timeout: the whole head; 408 once any byte came.</summary>
+    Header,
+    /// <summary>client_body_timeout: between two reads of the body; 408.</summary>
+    Body,
+    /// <summary>send_timeout: a write to the client stalled; the connection is aborted.</summary>
+    Send,
+}
+
+/// <summary>
+/// One client connection: reads request heads with the parser, routes, answers what FastProxy answers itself, and
+/// forwards the rest (Http1Connection.Forward.cs), one request after the other so that pipelined responses go out
+/// in request order. Every per-request async step uses the pooling builder, so a keep-alive connection in steady
+/// state allocates nothing per request.
+/// </summary>
+internal sealed partial class Http1Connection
+{
+    private readonly ServerServices _services;
+    private readonly SocketConnection _transport;
+    private readonly PipeReader _input;
+    private readonly PipeWriter _output;
+    private readonly IPEndPoint _listenEndPoint;
+    private readonly RequestContext _context;
+    private readonly HttpRequestHead _head = new();
+
+    private ProxySnapshot? _snapshot;
+    private ListenRuntime? _listen;
+    private int _requests;
+
+    // Client-side deadline (heartbeat-checked) and what it guards; _fired is set when it went off.
+    private long _deadline = Deadline.None;
+    private ClientTimeout _timeoutKind;
+    private volatile ClientTimeout _fired;
+
+    // Graceful stop: _idle is 1 while waiting for the next request with nothing buffered.
+    private volatile bool _stopping;
+    private int _idle;
+    private bool _linger = true;
+
+    public Http1Connection(ServerServices services, SocketConnection transport, IPEndPoint listenEndPoint)
+    {
+        _services = services;
+        _transport = transport;
+        _input = transport.Input;
+        _output = transport.Output;
+        _listenEndPoint = listenEndPoint;
+        Id = services.NextConnectionSerial();
+        _context = new RequestContext(transport.Socket.RemoteEndPoint as IPEndPoint, transport.Socket.LocalEndPoint as IPEndPoint, Id);
+    }
+
+    public long Id { get; }
+
+    public Task? Completion { get; private set; }
+
+    public void Start() => Completion = RunAsync();
+
+    private async Task RunAsync()
+    {
+        try
+        {
+            _transport.Start();
+            if (!RefreshSnapshot())
+            {
+                return;
+            }
+            // The first request's head must arrive within client_header_timeout of the accept (nginx arms it in
+            // ngx_http_init_connection); later ones get keepalive_timeout while idle, then the header timeout.
+            long headDeadline = _services.Heartbeat.DeadlineAfter(_listen!.DefaultServer.ClientHeaderTimeout);
+            while (true)
+            {
+                int head = await ReadRequestHeadAsync(headDeadline);
+                if (head != 0)
+                {
+                    if (head > 0)
+                    {
+                        WriteError(head, keepAlive: false, headOnly: false);
+                        await FlushClientAsync();
+                    }
+                    break;
+                }
+                // The snapshot is read once per request, when its head is complete: a reload applies to every
+                // request whose head arrives after it, also on connections opened before.
+                RefreshSnapshot();
+                bool keepAlive = await ProcessRequestAsync();
+                _context.EndRequest();
+                if (!keepAlive || _stopping)
+                {
+                    break;
+                }
+                headDeadline = 0;
+            }
+        }
+        catch (Exception e)
+        {
+            // Expected failures are values; an exception here is a bug. Log it and drop the connection.
+            Log.ConnectionError(_services.Logger, e);
+            _transport.Abort();
+        }
+        finally
+        {
+            _context.EndRequest();
+            await _transport.CloseAsync(TimeSpan.FromSeconds(5), _linger && !_stopping ? _services.LingerTimeout : TimeSpan.Zero);
+            _services.Connections.Remove(this);
+        }
+    }
+
+    /// <summary>
+    /// Takes the current snapshot for the next request. A reload that removed this connection's listen address keeps
+    /// the connection on the snapshot it had (nginx's old workers serve their connections with the old config).
+    /// </summary>
+    private bool RefreshSnapshot()
+    {
+        var snapshot = _services.Snapshot;
+        if (ReferenceEquals(snapshot, _snapshot))
+        {
+            return true;
+        }
+        var listen = snapshot.GetListen(_listenEndPoint);
+        if (listen is null)
+        {
+            return _snapshot is not null;
+        }
+        _snapshot = snapshot;
+        _listen = listen;
+        return true;
+    }
+
+    // ---- Timeouts -------------------------------------------------------------------------------------------
+
+    private void SetClientTimeout(ClientTimeout kind, long deadline)
+    {
+        _timeoutKind = kind;
+        Volatile.Write(ref _deadline, deadline);
+    }
+
+    /// <summary>Clears the client deadline; true when it fired (the caller treats the wait as timed out).</summary>
+    private bool ClearClientTimeout() => Deadline.Clear(ref _deadline) || _fired != ClientTimeout.None;
+
+    /// <summary>Heartbeat: fires the client deadline and the current upstream's.</summary>
+    public void OnHeartbeat(long now)
+    {
+        if (Deadline.TryFire(ref _deadline, now))
+        {
+            var kind = _timeoutKind;
+            _fired = kind;
+            if (kind == ClientTimeout.Send)
+            {
+                // A client that does not read: nothing more can be sent to it.
+                _transport.Abort();
+            }
+            else
+            {
+                // Wake the read; the loop sees _fired and answers 408 or closes.
+                _input.CancelPendingRead();
+            }
+        }
+        Volatile.Read(ref _upstream)?.CheckDeadline(now);
+    }
+
+    /// <summary>Graceful stop: finish the request in progress, then close; an idle connection closes now.</summary>
+    public void RequestStop()
+    {
+        _stopping = true;
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _idle) == 1)
+        {
+            _input.CancelPendingRead();
+        }
+    }
+
+    public void Abort()
+    {
+        _stopping = true;
+        _transport.Abort();
+        Volatile.Read(ref _upstream)?.Transport.Abort();
+    }
+
+    // ---- Request head -------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Reads and parses the next request head. Returns 0 when a head is ready (copied into the request context and
+    /// consumed from the input), a status code to answer before closing, or -1 to close silently.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReadRequestHeadAsync(long headDeadline)
+    {
+        var heartbeat = _services.Heartbeat;
+        var server = _listen!.DefaultServer;
+        bool started = false;
+        bool first = headDeadline != 0;
+        long examinedLength = 0;
+        while (true)
+        {
+            if (!started)
+            {
+                SetClientTimeout(first ? ClientTimeout.Header : ClientTimeout.KeepAlive,
+                    first ? headDeadline : heartbeat.DeadlineAfter(server.KeepaliveTimeout));
+                Volatile.Write(ref _idle, 1);
+                Interlocked.MemoryBarrier();
+                if (_stopping)
+                {
+                    Volatile.Write(ref _idle, 0);
+                    ClearClientTimeout();
+                    // Nothing of a next request has come: a clean close (RFC 9112 §9.6).
+                    if (!_input.TryRead(out var pending) || pending.Buffer.IsEmpty)
+                    {
+                        _linger = false;
+                        return -1;
+                    }
+                    _input.AdvanceTo(pending.Buffer.Start);
+                }
+            }
+            else
+            {
+                SetClientTimeout(ClientTimeout.Header, headDeadline);
+            }
+
+            var result = await _input.ReadAsync();
+            Volatile.Write(ref _idle, 0);
+            if (ClearClientTimeout())
+            {
+                _input.AdvanceTo(result.Buffer.Start);
+                // nginx closes without a response when nothing came; with a partial head it logs 408 and closes. We
+                // answer 408 then (RFC 9110 §15.5.9), so the client knows why.
+                _linger = false;
+                return started || !result.Buffer.IsEmpty ? 408 : -1;
+            }
+            var buffer = result.Buffer;
+            if (result.IsCanceled && buffer.IsEmpty)
+            {
+                _input.AdvanceTo(buffer.Start);
+                if (_stopping && !started)
+                {
+                    _linger = false;
+                    return -1;
+                }
+                continue;
+            }
+            if (!started && !buffer.IsEmpty)
+            {
+                started = true;
+                if (headDeadline == 0)
+                {
+                    headDeadline = heartbeat.DeadlineAfter(server.ClientHeaderTimeout);
+                }
+            }
+
+            var status = Http1Parser.ParseRequestHead(buffer, _head, _listen.ParserOptions, examinedLength, out var consumed, out var examined);
+            if (status == Http1Status.Complete)
+            {
+                _context.BeginRequest(_head);
+                _input.AdvanceTo(consumed);
+                return 0;
+            }
+            if (status.IsError())
+            {
+                // Nothing of a malformed request goes anywhere: answer and close (the rest of the input is discarded
+                // by the lingering close).
+                _input.AdvanceTo(buffer.End);
+                return status.ToStatusCode();
+            }
+            if (result.IsCompleted)
+            {
+                // The client closed mid-head (or between requests): nothing to answer.
+                _input.AdvanceTo(buffer.End);
+                _linger = false;
+                return -1;
+            }
+            // Everything was examined: the next parse resumes its search for the end of the head from here.
+            examinedLength = buffer.Length;
+            _input.AdvanceTo(consumed, examined);
+        }
+    }
+
+    // ---- Request processing -------------------------------------------------------------------------------
+
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> ProcessRequestAsync()
+    {
+        var snapshot = _snapshot!;
+        var head = _head;
+        _requests++;
+        _context.ConnectionRequests = _requests;
+        _context.Snapshot = snapshot;
+
+        // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
+        bool keepAlive = head.Version == Http1Version.Http11
+            ? (head.Connection & ConnectionOptions.Close) == 0
+            : (head.Connection & ConnectionOptions.KeepAlive) != 0;
+
+        var bytes = _context.HeadBytes;
+        var host = head.AuthorityOffset >= 0 ? bytes.Slice(head.AuthorityOffset, head.AuthorityLength)
+            : head.HostFieldIndex >= 0 ? _context.GetValue(head.Fields[head.HostFieldIndex]) : default;
+        _context.SetHost(host);
+        var server = snapshot.Routes.SelectServer(_listen!.EndPoint, _context.Host);
+        _context.Server = server;
+        if (_requests >= server.Config.KeepaliveRequests)
+        {
+            keepAlive = false;
+        }
+        var bodyKind = Http1BodyFraming.ForRequest(head, out long contentLength);
+
+        // RFC 9112 §3.2: a 1.1 request without Host is a 400 (nginx: "client sent HTTP/1.1 request without Host").
+        if (head.Version == Http1Version.Http11 && head.HostFieldIndex < 0)
+        {
+            return await RespondAsync(400, keepAlive, bodyKind, contentLength);
+        }
+        // A reverse proxy is no tunnel: CONNECT is not allowed (nginx answers 405 too); "*" names no resource here.
+        if (head.Method == Http1Method.Connect || head.TargetForm == RequestTargetForm.Authority)
+        {
+            return await RespondAsync(405, keepAlive, bodyKind, contentLength);
+        }
+        if (head.TargetForm == RequestTargetForm.Asterisk)
+        {
+            return await RespondAsync(400, keepAlive, bodyKind, contentLength);
+        }
+
+        var rawPath = head.PathLength == 0 ? "/"u8 : bytes.Slice(head.PathOffset, head.PathLength);
+        var destination = _context.UriDestination(rawPath.Length);
+        if (!UriNormalizer.TryNormalize(rawPath, destination, server.Config.MergeSlashes, out int uriLength))
+        {
+            return await RespondAsync(400, keepAlive, bodyKind, contentLength);
+        }
+        _context.SetUriLength(uriLength);
+
+        // nginx's server rewrite phase: a server-level return answers before any location is matched.
+        var serverRuntime = snapshot.GetLocation(server.Config.Settings);
+        _context.LocationRuntime = serverRuntime;
+        if (serverRuntime.ReturnStatus != 0)
+        {
+            return await ReturnAsync(serverRuntime, keepAlive, bodyKind, contentLength);
+        }
+
+        var location = snapshot.Routes.FindLocation(server, _context.Uri);
+        var runtime = location is null ? serverRuntime : snapshot.GetLocation(location.Settings);
+        _context.Location = location;
+        _context.LocationRuntime = runtime;
+        if (runtime.ReturnStatus != 0)
+        {
+            return await ReturnAsync(runtime, keepAlive, bodyKind, contentLength);
+        }
+        if (runtime.Cluster is null)
+        {
+            // No proxy_pass and no return: nginx would look for a file under root; FastProxy serves no files.
+            return await RespondAsync(404, keepAlive, bodyKind, contentLength);
+        }
+        if (runtime.IsHttpsUpstream)
+        {
+            Log.HttpsUpstreamUnsupported(_services.Logger, runtime.Settings.ProxyPass!.Host);
+            return await RespondAsync(502, keepAlive, bodyKind, contentLength);
+        }
+        long max = runtime.Settings.ClientMaxBodySize;
+        if (max > 0 && bodyKind == BodyKind.ContentLength && contentLength > max)
+        {
+            // Checked before any 100 Continue, so a client that waits for it never sends the body.
+            return await RespondAsync(413, false, bodyKind, contentLength);
+        }
+        return await ForwardAsync(location, runtime, bodyKind, contentLength, keepAlive);
+    }
+
+    // ---- Answers FastProxy writes itself ------------------------------------------------------------------
+
+    /// <summary>
+    /// Answers with an error page. The request body, if any, is read and discarded first so the connection can stay
+    /// open (nginx's ngx_http_discard_request_body); when that is impossible (the client waits for 100 Continue, or
+    /// the body fails) the connection closes after the answer.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> RespondAsync(int status, bool keepAlive, BodyKind bodyKind, long contentLength)
+    {
+        keepAlive = await PrepareAnswerAsync(status, keepAlive, bodyKind, contentLength);
+        WriteError(status, keepAlive, _head.Method == Http1Method.Head);
+        return await FlushClientAsync() && keepAlive;
+    }
+
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> PrepareAnswerAsync(int status, bool keepAlive, BodyKind bodyKind, long contentLength)
+    {
+        keepAlive &= !StatusResponses.ClosesConnection(status) && !_stopping;
+        if (keepAlive && bodyKind != BodyKind.None)
+        {
+            keepAlive = !_head.ExpectContinue && await DiscardBodyAsync(bodyKind, contentLength);
+        }
+        return keepAlive;
+    }
+
+    private void WriteError(int status, bool keepAlive, bool headOnly)
+    {
+        var writer = new BufferWriter(_output);
+        StatusResponses.WriteError(ref writer, _services.Date, status, keepAlive, headOnly);
+        writer.Commit();
+    }
+
+    /// <summary>
+    /// nginx's <c>return</c>: a redirect (301/302/303/307/308 with the text as Location and the status page as body),
+    /// a text body (Content-Type text/plain, nginx's default_type), the status page of an error code, or 444: close
+    /// without answering.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> ReturnAsync(LocationRuntime runtime, bool keepAlive, BodyKind bodyKind, long contentLength)
+    {
+        int status = runtime.ReturnStatus;
+        if (status == 444)
+        {
+            _linger = false;
+            return false;
+        }
+        keepAlive = await PrepareAnswerAsync(status, keepAlive, bodyKind, contentLength);
+        WriteReturn(runtime, status, keepAlive);
+        return await FlushClientAsync() && keepAlive;
+    }
+
+    private void WriteReturn(LocationRuntime runtime, int status, bool keepAlive)
+    {
+        var writer = new BufferWriter(_output);
+        bool headOnly = _head.Method == Http1Method.Head;
+        StatusResponses.WriteStatusLine(ref writer, status);
+        writer.Write(_services.Date.Line);
+        var text = runtime.ReturnText;
+        ReadOnlySpan<byte> body = default;
+        int textLength = 0;
+        if (status is 301 or 302 or 303 or 307 or 308)
+        {
+            if (text is not null)
+            {
+                writer.Write("Location: "u8);
+                VariableEvaluator.Write(text, _context, VariableEvaluator.Measure(text, _context), ref writer);
+                writer.WriteCrlf();
+            }
+            body = StatusResponses.PageFor(status, out var pageHeaders);
+            writer.Write(pageHeaders);
+        }
+        else if (text is not null)
+        {
+            textLength = VariableEvaluator.Measure(text, _context);
+            writer.Write("Content-Type: text/plain\r\nContent-Length: "u8);
+            writer.WriteNumber(textLength);
+            writer.WriteCrlf();
+        }
+        else
+        {
+            body = StatusResponses.PageFor(status, out var pageHeaders);
+            if (pageHeaders.IsEmpty && status != 204 && status != 304 && status >= 200)
+            {
+                writer.Write("Content-Length: 0\r\n"u8);
+            }
+            writer.Write(pageHeaders);
+        }
+        writer.Write(keepAlive ? StatusResponses.ConnectionKeepAlive : StatusResponses.ConnectionClose);
+        ResponseHeadWriter.WriteAddHeaders(ref writer, runtime, _context, status);
+        writer.WriteCrlf();
+        if (!headOnly)
+        {
+            if (textLength > 0)
+            {
+                VariableEvaluator.Write(text!, _context, textLength, ref writer);
+            }
+            else
+            {
+                writer.Write(body);
+            }
+        }
+        writer.Commit();
+    }
+
+    /// <summary>Flushes the client output under send_timeout; false when the client is gone.</summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> FlushClientAsync()
+    {
+        SetClientTimeout(ClientTimeout.Send, _services.Heartbeat.DeadlineAfter(_services.ClientSendTimeout));
+        var result = await _output.FlushAsync();
+        bool fired = ClearClientTimeout();
+        return !fired && !result.IsCompleted && !result.IsCanceled;
+    }
+
+    /// <summary>Reads and drops a request body that nobody will receive; false when it cannot be done.</summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> DiscardBodyAsync(BodyKind kind, long length)
+    {
+        var timeout = _context.LocationRuntime?.Settings.ClientBodyTimeout ?? TimeSpan.FromSeconds(60);
+        if (kind == BodyKind.Chunked)
+        {
+            _bodyDecoder.Reset();
+        }
+        long remaining = length;
+        while (kind == BodyKind.Chunked || remaining > 0)
+        {
+            SetClientTimeout(ClientTimeout.Body, _services.Heartbeat.DeadlineAfter(timeout));
+            var result = await _input.ReadAsync();
+            if (ClearClientTimeout())
+            {
+                _input.AdvanceTo(result.Buffer.Start);
+                return false;
+            }
+            var buffer = result.Buffer;
+            if (kind == BodyKind.ContentLength)
+            {
+                long take = Math.Min(remaining, buffer.Length);
+                _input.AdvanceTo(buffer.GetPosition(take));
+                remaining -= take;
+                if (remaining > 0 && result.IsCompleted)
+                {
+                    return false;
+                }
+                continue;
+            }
+            while (true)
+            {
+                var status = _bodyDecoder.Decode(buffer, out var data, out var consumed, out var examined);
+                if (status == Http1Status.Complete)
+                {
+                    _input.AdvanceTo(consumed);
+                    return true;
+                }
+                if (status.IsError())
+                {
+                    _input.AdvanceTo(consumed);
+                    return false;
+                }
+                if (!data.IsEmpty)
+                {
+                    buffer = buffer.Slice(consumed);
+                    continue;
+                }
+                _input.AdvanceTo(consumed, examined);
+                break;
+            }
+            if (result.IsCompleted)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+}

@@ -1,0 +1,168 @@
+using System.Buffers;
+using System.Net;
+using System.Text;
+using FastProxy.Http1;
+using FastProxy.Routing;
+using FastProxy.Runtime;
+
+namespace FastProxy.Http;
+
+/// <summary>
+/// What variables are evaluated against: the connection's addresses (formatted once per connection) and the current
+/// request (its head copied into a rented buffer so offsets stay valid for the whole request, the lower-cased host
+/// and the normalised path). One instance per client connection, reset per request; nothing here becomes a string.
+/// </summary>
+internal sealed class RequestContext
+{
+    private byte[]? _buffer;
+    private int _headLength;
+    private int _hostOffset;
+    private int _hostLength;
+    private int _uriOffset;
+    private int _uriLength;
+
+    public RequestContext(IPEndPoint? remote, IPEndPoint? local, long connectionSerial)
+    {
+        var remoteAddress = Normalize(remote?.Address ?? IPAddress.None);
+        RemoteAddr = Encoding.ASCII.GetBytes(remoteAddress.ToString());
+        BinaryRemoteAddr = remoteAddress.GetAddressBytes();
+        RemotePort = Encoding.ASCII.GetBytes((remote?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var localAddress = Normalize(local?.Address ?? IPAddress.None);
+        ServerAddr = Encoding.ASCII.GetBytes(localAddress.ToString());
+        ServerPort = Encoding.ASCII.GetBytes((local?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        ConnectionSerial = connectionSerial;
+    }
+
+    // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; nginx shows them as a.b.c.d.
+    private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
+    /// <summary>$remote_addr as text.</summary>
+    public byte[] RemoteAddr { get; }
+
+    /// <summary>$binary_remote_addr: 4 bytes for IPv4, 16 for IPv6.</summary>
+    public byte[] BinaryRemoteAddr { get; }
+
+    public byte[] RemotePort { get; }
+    public byte[] ServerAddr { get; }
+    public byte[] ServerPort { get; }
+    public long ConnectionSerial { get; }
+
+    /// <summary>$connection_requests: requests served on this connection, this one included.</summary>
+    public int ConnectionRequests { get; set; }
+
+    public static ReadOnlySpan<byte> Scheme => "http"u8;
+
+    public HttpRequestHead Head { get; private set; } = null!;
+
+    public ProxySnapshot Snapshot { get; set; } = null!;
+    public ServerRoute Server { get; set; } = null!;
+    public LocationRoute? Location { get; set; }
+    public LocationRuntime? LocationRuntime { get; set; }
+
+    /// <summary>The request head's bytes, stable until <see cref="EndRequest"/> (the parser's offsets index it).</summary>
+    public ReadOnlySpan<byte> HeadBytes => _buffer.AsSpan(0, _headLength);
+
+    /// <summary>$host: the host from the request line or Host field, lower case, without port.</summary>
+    public ReadOnlySpan<byte> Host => _buffer.AsSpan(_hostOffset, _hostLength);
+
+    /// <summary>$uri: the normalised path.</summary>
+    public ReadOnlySpan<byte> Uri => _buffer.AsSpan(_uriOffset, _uriLength);
+
+    public ReadOnlySpan<byte> GetName(in HttpField field) => HeadBytes.Slice(field.NameOffset, field.NameLength);
+
+    public ReadOnlySpan<byte> GetValue(in HttpField field) => HeadBytes.Slice(field.ValueOffset, field.ValueLength);
+
+    /// <summary>The whole field line as sent, without CRLF: name, colon, whitespace, value.</summary>
+    public ReadOnlySpan<byte> GetLine(in HttpField field) =>
+        HeadBytes.Slice(field.NameOffset, field.ValueOffset + field.ValueLength - field.NameOffset);
+
+    /// <summary>
+    /// Starts a request: copies the head into a rented buffer big enough for the head, the host and the normalised
+    /// path (both at most as long as what they are derived from). Rented per request, so an idle connection holds none.
+    /// </summary>
+    public void BeginRequest(HttpRequestHead head)
+    {
+        Head = head;
+        var raw = head.Raw.Span;
+        int needed = raw.Length * 2 + 64;
+        if (_buffer is null || _buffer.Length < needed)
+        {
+            if (_buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+            }
+            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(needed, 4096));
+        }
+        raw.CopyTo(_buffer);
+        _headLength = raw.Length;
+        _hostOffset = _hostLength = _uriOffset = _uriLength = 0;
+        Location = null;
+        LocationRuntime = null;
+    }
+
+    /// <summary>Stores $host: <paramref name="host"/> without ":port", lower-cased (RFC 9110 §4.2.3: case-insensitive).</summary>
+    public void SetHost(ReadOnlySpan<byte> host)
+    {
+        int end = host.Length;
+        if (host.Length > 0 && host[0] == (byte)'[')
+        {
+            int close = host.IndexOf((byte)']');
+            end = close < 0 ? host.Length : close + 1;
+        }
+        else
+        {
+            int colon = host.IndexOf((byte)':');
+            if (colon >= 0)
+            {
+                end = colon;
+            }
+        }
+        // A trailing dot names the same host (nginx strips it too).
+        if (end > 0 && host[end - 1] == (byte)'.')
+        {
+            end--;
+        }
+        _hostOffset = _headLength;
+        _hostLength = end;
+        var destination = _buffer.AsSpan(_hostOffset, end);
+        System.Text.Ascii.ToLower(host[..end], destination, out _);
+    }
+
+    /// <summary>The space where the normaliser writes $uri (as long as the raw path allows).</summary>
+    public Span<byte> UriDestination(int rawPathLength)
+    {
+        _uriOffset = _hostOffset + _hostLength;
+        if (_uriOffset == 0)
+        {
+            _uriOffset = _headLength;
+        }
+        return _buffer.AsSpan(_uriOffset, Math.Min(_buffer!.Length - _uriOffset, rawPathLength + 1));
+    }
+
+    public void SetUriLength(int length) => _uriLength = length;
+
+    /// <summary>Index of the first field named <paramref name="lowerName"/> (ASCII case-insensitive), or -1.</summary>
+    public int FindField(ReadOnlySpan<byte> lowerName)
+    {
+        var fields = Head.Fields;
+        for (int i = 0; i < fields.Length; i++)
+        {
+            if (fields[i].NameLength == lowerName.Length && System.Text.Ascii.EqualsIgnoreCase(GetName(fields[i]), lowerName))
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>Releases the per-request buffer.</summary>
+    public void EndRequest()
+    {
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
+        _headLength = 0;
+    }
+}

@@ -1,0 +1,46 @@
+using System.IO.Pipelines;
+using FastProxy.Infrastructure;
+using FastProxy.Runtime;
+using FastProxy.Upstreams;
+using Microsoft.Extensions.Logging;
+
+namespace FastProxy.Http;
+
+/// <summary>What every connection of one server shares: clock, Date line, logger, pools, the current snapshot.</summary>
+internal sealed class ServerServices
+{
+    private ProxySnapshot _snapshot;
+    private long _connectionSerial;
+
+    public ServerServices(ProxySnapshot snapshot, Heartbeat heartbeat, DateHeader date, ILogger logger,
+        ConnectionManager connections, UpstreamPoolRegistry pools, PipeScheduler scheduler)
+    {
+        _snapshot = snapshot;
+        Heartbeat = heartbeat;
+        Date = date;
+        Logger = logger;
+        Connections = connections;
+        Pools = pools;
+        Scheduler = scheduler;
+    }
+
+    public Heartbeat Heartbeat { get; }
+    public DateHeader Date { get; }
+    public ILogger Logger { get; }
+    public ConnectionManager Connections { get; }
+    public UpstreamPoolRegistry Pools { get; }
+    public PipeScheduler Scheduler { get; }
+
+    /// <summary>The current configuration snapshot; a request reads it once.</summary>
+    public ProxySnapshot Snapshot => Volatile.Read(ref _snapshot);
+
+    public void SwapSnapshot(ProxySnapshot snapshot) => Volatile.Write(ref _snapshot, snapshot);
+
+    public long NextConnectionSerial() => Interlocked.Increment(ref _connectionSerial);
+
+    /// <summary>nginx's send_timeout (60 s): the longest a write to a client may stall.</summary>
+    public TimeSpan ClientSendTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a closing connection keeps reading and discarding what the client still sends (lingering_timeout, 5 s in nginx).</summary>
+    public TimeSpan LingerTimeout { get; init; } = TimeSpan.FromSeconds(5);
+}

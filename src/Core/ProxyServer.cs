@@ -1,0 +1,313 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using FastProxy.Config;
+using FastProxy.Diagnostics;
+using FastProxy.Http;
+using FastProxy.Infrastructure;
+using FastProxy.Runtime;
+using FastProxy.Transport;
+using FastProxy.Upstreams;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FastProxy;
+
+/// <summary>
+/// A FastProxy instance: listeners, client connections, upstream pools and the configuration snapshot they share.
+/// Build it from a <see cref="ProxyConfig"/> (from <see cref="NginxConfigLoader"/> or <see cref="ProxyConfigBuilder"/>),
+/// <see cref="StartAsync"/> it, <see cref="TryReload"/> it with a new configuration, <see cref="StopAsync"/> it.
+/// </summary>
+public sealed class ProxyServer : IAsyncDisposable
+{
+    private readonly object _gate = new();
+    private readonly ILogger _logger;
+    private readonly Heartbeat _heartbeat;
+    private readonly ServerServices _services;
+    private readonly ConnectionManager _connections = new();
+    private readonly UpstreamPoolRegistry _pools = new();
+    private readonly Dictionary<IPEndPoint, ConnectionListener> _listeners = [];
+    private volatile bool _stopping;
+    private bool _started;
+    private Task? _stopTask;
+
+    /// <summary>Creates a server; throws <see cref="ArgumentException"/> listing every problem when the configuration is not usable.</summary>
+    public ProxyServer(ProxyConfig config, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var time = timeProvider ?? TimeProvider.System;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("FastProxy");
+        var date = new DateHeader(time);
+        _heartbeat = new Heartbeat(time, TimeSpan.FromSeconds(1), _connections, _pools, date);
+        var errors = new List<string>();
+        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors)
+            ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
+        _heartbeat.ChangeInterval(Heartbeat.IntervalFor(snapshot.ShortestTimeout));
+        _services = new ServerServices(snapshot, _heartbeat, date, _logger, _connections, _pools, ChooseScheduler());
+    }
+
+    /// <summary>
+    /// Checks a configuration the way <see cref="ProxyServer(ProxyConfig, ILoggerFactory?, TimeProvider?)"/> would use it
+    /// (upstream names resolved, every referenced group present) without binding anything: <c>fastproxy -t</c>.
+    /// </summary>
+    public static IReadOnlyList<string> Validate(ProxyConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var errors = new List<string>();
+        using var heartbeat = new Heartbeat(TimeProvider.System, TimeSpan.FromSeconds(1));
+        var pools = new UpstreamPoolRegistry();
+        ProxySnapshot.TryBuild(config, pools, heartbeat, [], errors);
+        pools.RetireAll();
+        return errors;
+    }
+
+    /// <summary>
+    /// Pipes run their continuations inline by default (socket completions already arrive on thread-pool threads);
+    /// FASTPROXY_PIPE_SCHEDULER=threadpool dispatches them to the thread pool instead, for measurements.
+    /// </summary>
+    private static PipeScheduler ChooseScheduler() =>
+        string.Equals(Environment.GetEnvironmentVariable("FASTPROXY_PIPE_SCHEDULER"), "threadpool", StringComparison.OrdinalIgnoreCase)
+            ? PipeScheduler.ThreadPool
+            : PipeScheduler.Inline;
+
+    /// <summary>The configuration in force.</summary>
+    public ProxyConfig Config => _services.Snapshot.Config;
+
+    /// <summary>The addresses actually listened on (with the real port where the configuration said 0).</summary>
+    public IReadOnlyList<IPEndPoint> BoundEndPoints
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var list = new List<IPEndPoint>(_listeners.Count);
+                foreach (var listener in _listeners.Values)
+                {
+                    list.Add(listener.BoundEndPoint);
+                }
+                return list;
+            }
+        }
+    }
+
+    /// <summary>The bound address of a configured listen address (useful with port 0).</summary>
+    public IPEndPoint? GetBoundEndPoint(IPEndPoint configured)
+    {
+        lock (_gate)
+        {
+            return _listeners.TryGetValue(configured, out var listener) ? listener.BoundEndPoint : null;
+        }
+    }
+
+    /// <summary>Client connections open now.</summary>
+    public int ConnectionCount => _connections.Count;
+
+    /// <summary>Binds every listen address and starts accepting. A bind failure throws and leaves nothing bound.</summary>
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            if (_started)
+            {
+                throw new InvalidOperationException("The server is already started.");
+            }
+            var bound = new List<ConnectionListener>();
+            try
+            {
+                foreach (var listen in _services.Snapshot.Listens)
+                {
+                    bound.Add(ConnectionListener.Bind(listen.EndPoint, _logger));
+                }
+            }
+            catch (SocketException)
+            {
+                foreach (var listener in bound)
+                {
+                    _ = listener.StopAsync();
+                }
+                throw;
+            }
+            foreach (var listener in bound)
+            {
+                _listeners[listener.ConfigEndPoint] = listener;
+                listener.Start(OnAccept);
+            }
+            _heartbeat.Start();
+            _started = true;
+        }
+        return Task.CompletedTask;
+    }
+
+    private void OnAccept(Socket socket, ConnectionListener listener)
+    {
+        if (_stopping)
+        {
+            socket.Dispose();
+            return;
+        }
+        int limit = _services.Snapshot.Config.WorkerConnections;
+        if (!_connections.TryReserve(limit))
+        {
+            // nginx: "worker_connections are not enough" — the new connection is closed at once, never queued.
+            Log.ConnectionLimit(_logger, limit);
+            socket.Dispose();
+            return;
+        }
+        SocketConnection.ConfigureSocket(socket);
+        var connection = new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint);
+        _connections.Add(connection);
+        connection.Start();
+        if (_stopping)
+        {
+            connection.RequestStop();
+        }
+    }
+
+    /// <summary>
+    /// Applies a new configuration without dropping a connection: new requests use the new routes, in-flight ones
+    /// finish on the old; listen addresses are added and removed; upstream pools of unchanged groups stay warm. An
+    /// invalid configuration (or a listen address that cannot be bound) changes nothing and is reported in
+    /// <paramref name="errors"/>.
+    /// </summary>
+    public bool TryReload(ProxyConfig config, out IReadOnlyList<string> errors)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        lock (_gate)
+        {
+            var list = new List<string>();
+            var inUse = new HashSet<UpstreamPool>();
+            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list);
+            if (snapshot is null)
+            {
+                errors = list;
+                Log.ReloadFailed(_logger, string.Join("; ", list));
+                return false;
+            }
+
+            var added = new List<ConnectionListener>();
+            var wanted = new HashSet<IPEndPoint>();
+            foreach (var listen in snapshot.Listens)
+            {
+                wanted.Add(listen.EndPoint);
+                if (_started && !_listeners.ContainsKey(listen.EndPoint))
+                {
+                    try
+                    {
+                        added.Add(ConnectionListener.Bind(listen.EndPoint, _logger));
+                    }
+                    catch (SocketException e)
+                    {
+                        foreach (var listener in added)
+                        {
+                            _ = listener.StopAsync();
+                        }
+                        list.Add($"bind() to {listen.EndPoint} failed ({e.SocketErrorCode})");
+                        errors = list;
+                        Log.ReloadFailed(_logger, list[^1]);
+                        return false;
+                    }
+                }
+            }
+
+            _services.SwapSnapshot(snapshot);
+            foreach (var listener in added)
+            {
+                _listeners[listener.ConfigEndPoint] = listener;
+                listener.Start(OnAccept);
+            }
+            var removed = new List<IPEndPoint>();
+            foreach (var (endPoint, listener) in _listeners)
+            {
+                if (!wanted.Contains(endPoint))
+                {
+                    removed.Add(endPoint);
+                    _ = listener.StopAsync();
+                }
+            }
+            foreach (var endPoint in removed)
+            {
+                _listeners.Remove(endPoint);
+            }
+            _pools.RetireExcept(inUse);
+            _heartbeat.ChangeInterval(Heartbeat.IntervalFor(snapshot.ShortestTimeout));
+            Log.Reloaded(_logger);
+            errors = [];
+            return true;
+        }
+    }
+
+    /// <summary>Like <see cref="TryReload"/>, throwing <see cref="ArgumentException"/> when the configuration is refused.</summary>
+    public Task ReloadAsync(ProxyConfig config)
+    {
+        if (!TryReload(config, out var errors))
+        {
+            throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Graceful stop: stops accepting, lets requests in flight finish for up to <paramref name="drainTimeout"/>
+    /// (ProxyConfig.ShutdownTimeout by default), closes idle connections at once, then aborts what is left.
+    /// </summary>
+    public Task StopAsync(TimeSpan? drainTimeout = null)
+    {
+        lock (_gate)
+        {
+            return _stopTask ??= StopCoreAsync(drainTimeout ?? _services.Snapshot.Config.ShutdownTimeout);
+        }
+    }
+
+    private async Task StopCoreAsync(TimeSpan drainTimeout)
+    {
+        _stopping = true;
+        List<ConnectionListener> listeners;
+        lock (_gate)
+        {
+            listeners = [.. _listeners.Values];
+            _listeners.Clear();
+        }
+        foreach (var listener in listeners)
+        {
+            await listener.StopAsync();
+        }
+        _connections.RequestStopAll();
+        var pending = Pending();
+        if (pending.Count > 0)
+        {
+            Log.Stopping(_logger, pending.Count);
+            try
+            {
+                await Task.WhenAll(pending).WaitAsync(drainTimeout);
+            }
+            catch (TimeoutException)
+            {
+                _connections.AbortAll();
+                await Task.WhenAll(Pending());
+            }
+        }
+        _pools.RetireAll();
+        _heartbeat.Dispose();
+    }
+
+    private List<Task> Pending()
+    {
+        var tasks = new List<Task>();
+        foreach (var connection in _connections.Connections)
+        {
+            if (connection.Completion is { IsCompleted: false } task)
+            {
+                tasks.Add(task);
+            }
+        }
+        return tasks;
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero);
+
+    // For tests: the pools' counters.
+    internal UpstreamPoolRegistry Pools => _pools;
+
+    internal ServerServices Services => _services;
+}

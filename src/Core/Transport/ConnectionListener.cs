@@ -1,0 +1,97 @@
+using System.Net;
+using System.Net.Sockets;
+using FastProxy.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace FastProxy.Transport;
+
+/// <summary>A listening socket for one configured address and its accept loop.</summary>
+internal sealed class ConnectionListener
+{
+    // nginx's default listen backlog on Linux (NGX_LISTEN_BACKLOG).
+    private const int Backlog = 511;
+
+    private readonly Socket _socket;
+    private readonly ILogger _logger;
+    private Task? _acceptLoop;
+
+    private ConnectionListener(IPEndPoint configEndPoint, Socket socket, ILogger logger)
+    {
+        ConfigEndPoint = configEndPoint;
+        _socket = socket;
+        _logger = logger;
+        BoundEndPoint = (IPEndPoint)socket.LocalEndPoint!;
+    }
+
+    /// <summary>The address as configured (port 0 stays 0): the key routes are looked up by.</summary>
+    public IPEndPoint ConfigEndPoint { get; }
+
+    /// <summary>The address actually bound (the real port when the config said 0).</summary>
+    public IPEndPoint BoundEndPoint { get; }
+
+    /// <summary>Binds and listens; a failure (address in use, no permission) is a configuration error and throws.</summary>
+    public static ConnectionListener Bind(IPEndPoint endPoint, ILogger logger)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endPoint.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                // nginx binds [::] with ipv6only=on: IPv4 clients need their own listen.
+                socket.DualMode = false;
+            }
+            // SO_REUSEADDR as nginx sets it: a restart binds while old connections sit in TIME_WAIT.
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            socket.Bind(endPoint);
+            socket.Listen(Backlog);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        var listener = new ConnectionListener(endPoint, socket, logger);
+        Log.Listening(logger, listener.BoundEndPoint);
+        return listener;
+    }
+
+    public void Start(Action<Socket, ConnectionListener> onAccept) => _acceptLoop = AcceptLoopAsync(onAccept);
+
+    private async Task AcceptLoopAsync(Action<Socket, ConnectionListener> onAccept)
+    {
+        while (true)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _socket.AcceptAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted or SocketError.Shutdown)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // Out of descriptors and the like: back off instead of spinning (nginx disables accept for a while).
+                Log.AcceptFailed(_logger, BoundEndPoint, e.SocketErrorCode.ToString());
+                await Task.Delay(100);
+                continue;
+            }
+            onAccept(socket, this);
+        }
+    }
+
+    /// <summary>Stops accepting; connections already accepted are not affected.</summary>
+    public async Task StopAsync()
+    {
+        _socket.Dispose();
+        if (_acceptLoop is not null)
+        {
+            await _acceptLoop;
+        }
+    }
+}

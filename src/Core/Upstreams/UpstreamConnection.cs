@@ -1,0 +1,90 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using FastProxy.Http1;
+using FastProxy.Infrastructure;
+using FastProxy.LoadBalancing;
+using FastProxy.Transport;
+
+namespace FastProxy.Upstreams;
+
+/// <summary>
+/// One connection to a backend: its own pipes, its own response head and chunked decoder (reused for every exchange
+/// on it), how many requests it carried, and the deadline the heartbeat checks while a request waits on it.
+/// </summary>
+internal sealed class UpstreamConnection
+{
+    private long _deadline = Deadline.None;
+    private int _timedOut;
+
+    public UpstreamConnection(Socket socket, UpstreamPool pool, DestinationState destination, PipeScheduler scheduler)
+    {
+        Transport = new SocketConnection(socket, scheduler);
+        Pool = pool;
+        Destination = destination;
+    }
+
+    public SocketConnection Transport { get; }
+    public UpstreamPool Pool { get; }
+    public DestinationState Destination { get; }
+
+    public PipeReader Input => Transport.Input;
+    public PipeWriter Output => Transport.Output;
+
+    public HttpResponseHead ResponseHead { get; } = new();
+
+    /// <summary>The decoder of the current chunked response (a field, so callers use it by ref).</summary>
+    public ChunkedDecoder Decoder;
+
+    /// <summary>Requests sent on this connection (keepalive_requests).</summary>
+    public int Requests { get; set; }
+
+    /// <summary>When it went back to the pool (heartbeat clock), for the idle timeout.</summary>
+    public long IdleSince { get; set; }
+
+    /// <summary>True once a deadline on it fired; the operation that was waiting reports a timeout, not an error.</summary>
+    public bool TimedOut => Volatile.Read(ref _timedOut) != 0;
+
+    public void SetDeadline(long deadline) => Volatile.Write(ref _deadline, deadline);
+
+    /// <summary>Clears the deadline; true when it had fired (the connection is then aborted).</summary>
+    public bool ClearDeadline() => Deadline.Clear(ref _deadline);
+
+    /// <summary>Heartbeat: aborts the connection when its deadline passed, which wakes whatever waits on it.</summary>
+    public void CheckDeadline(long now)
+    {
+        if (Deadline.TryFire(ref _deadline, now))
+        {
+            Volatile.Write(ref _timedOut, 1);
+            Transport.Abort();
+        }
+    }
+
+    /// <summary>
+    /// Usable for another request: not closed by the backend while idle and with nothing unsolicited buffered (bytes
+    /// from an idle backend are a protocol violation; the connection cannot be trusted to frame the next response).
+    /// </summary>
+    public bool IsReusable()
+    {
+        if (Transport.ReceivedFin || Transport.IsAborted)
+        {
+            return false;
+        }
+        if (Input.TryRead(out var result))
+        {
+            bool clean = result.Buffer.IsEmpty && !result.IsCompleted && !result.IsCanceled;
+            Input.AdvanceTo(result.Buffer.Start);
+            return clean;
+        }
+        return true;
+    }
+
+    /// <summary>Closes it gracefully (FIN after anything buffered) without waiting.</summary>
+    public void Close() => _ = Transport.CloseAsync(TimeSpan.FromSeconds(1), TimeSpan.Zero).AsTask();
+
+    /// <summary>Throws it away at once (a broken or untrusted connection).</summary>
+    public void Discard()
+    {
+        Transport.Abort();
+        _ = Transport.CloseAsync(TimeSpan.Zero, TimeSpan.Zero).AsTask();
+    }
+}

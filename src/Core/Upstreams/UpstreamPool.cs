@@ -1,0 +1,209 @@
+using System.Net;
+
+namespace FastProxy.Upstreams;
+
+/// <summary>
+/// Idle keep-alive connections to one destination, shared by all threads (Pingora's finding: a shared pool reuses far
+/// more than per-worker pools). Most recently used first, because the newest connection is the least likely to have
+/// been closed by the backend's own idle timeout; bounded by <c>keepalive N</c>, the oldest evicted when full (as
+/// nginx's keepalive module closes its least recently used entry); idle-timed by the heartbeat sweep.
+/// </summary>
+/// <remarks>
+/// A short lock guards the ring. A lock-free LIFO (Treiber stack) is not safe here without per-push node allocation:
+/// the connections are reused, so a popped-and-pushed-back connection is the ABA case. The critical sections are a
+/// few array operations and never block; closing happens outside the lock.
+/// </remarks>
+internal sealed class UpstreamPool
+{
+    private readonly object _lock = new();
+    private UpstreamConnection?[] _ring;
+    private int _start;
+    private int _count;
+    private volatile bool _retired;
+    private long _created;
+    private long _reused;
+
+    public UpstreamPool(IPEndPoint endPoint, int maxIdle, long idleTimeoutTicks, int maxRequests)
+    {
+        EndPoint = endPoint;
+        _ring = new UpstreamConnection?[Math.Max(maxIdle, 1)];
+        MaxIdle = maxIdle;
+        IdleTimeoutTicks = idleTimeoutTicks;
+        MaxRequests = maxRequests;
+    }
+
+    public IPEndPoint EndPoint { get; }
+
+    /// <summary><c>keepalive N</c>: idle connections kept (0 = none).</summary>
+    public int MaxIdle { get; private set; }
+
+    /// <summary>UpstreamConfig.KeepaliveTimeout in heartbeat ticks.</summary>
+    public long IdleTimeoutTicks { get; private set; }
+
+    /// <summary><c>keepalive_requests</c>: requests per connection before it is closed.</summary>
+    public int MaxRequests { get; private set; }
+
+    public int IdleCount => Volatile.Read(ref _count);
+
+    /// <summary>Connections opened / leases served from the pool (for tests and metrics).</summary>
+    public long Created => Interlocked.Read(ref _created);
+    public long Reused => Interlocked.Read(ref _reused);
+
+    public void CountCreated() => Interlocked.Increment(ref _created);
+
+    /// <summary>A reload changed the group's settings: applies them (the ring is resized under the lock).</summary>
+    public void Update(int maxIdle, long idleTimeoutTicks, int maxRequests)
+    {
+        List<UpstreamConnection>? evicted = null;
+        lock (_lock)
+        {
+            IdleTimeoutTicks = idleTimeoutTicks;
+            MaxRequests = maxRequests;
+            if (maxIdle != MaxIdle)
+            {
+                var ring = new UpstreamConnection?[Math.Max(maxIdle, 1)];
+                int keep = Math.Min(_count, maxIdle);
+                // Keep the newest.
+                for (int i = 0; i < _count; i++)
+                {
+                    var c = _ring[(_start + i) % _ring.Length]!;
+                    if (i < _count - keep)
+                    {
+                        (evicted ??= []).Add(c);
+                    }
+                    else
+                    {
+                        ring[i - (_count - keep)] = c;
+                    }
+                }
+                _ring = ring;
+                _start = 0;
+                _count = keep;
+                MaxIdle = maxIdle;
+            }
+        }
+        CloseAll(evicted);
+    }
+
+    /// <summary>The most recently returned usable connection, or null.</summary>
+    public UpstreamConnection? TryLease(long now)
+    {
+        List<UpstreamConnection>? stale = null;
+        UpstreamConnection? found = null;
+        lock (_lock)
+        {
+            while (_count > 0)
+            {
+                int top = (_start + _count - 1) % _ring.Length;
+                var c = _ring[top]!;
+                _ring[top] = null;
+                _count--;
+                if (now - c.IdleSince <= IdleTimeoutTicks && c.IsReusable())
+                {
+                    found = c;
+                    break;
+                }
+                (stale ??= []).Add(c);
+            }
+        }
+        CloseAll(stale);
+        if (found is not null)
+        {
+            Interlocked.Increment(ref _reused);
+        }
+        return found;
+    }
+
+    /// <summary>Takes a connection back after a complete, well-framed exchange; closes it when it cannot be kept.</summary>
+    public void Return(UpstreamConnection connection, long now)
+    {
+        if (_retired || MaxIdle == 0 || connection.Requests >= MaxRequests)
+        {
+            connection.Close();
+            return;
+        }
+        connection.IdleSince = now;
+        UpstreamConnection? evicted = null;
+        lock (_lock)
+        {
+            if (_count == _ring.Length)
+            {
+                evicted = _ring[_start];
+                _ring[_start] = null;
+                _start = (_start + 1) % _ring.Length;
+                _count--;
+            }
+            _ring[(_start + _count) % _ring.Length] = connection;
+            _count++;
+        }
+        evicted?.Close();
+        if (_retired)
+        {
+            // Retired while we were returning: make sure nothing stays behind.
+            Drain();
+        }
+    }
+
+    /// <summary>Heartbeat: closes connections idle longer than the timeout or closed by the backend.</summary>
+    public void Sweep(long now)
+    {
+        if (Volatile.Read(ref _count) == 0)
+        {
+            return;
+        }
+        List<UpstreamConnection>? stale = null;
+        lock (_lock)
+        {
+            // Oldest first from the bottom; stop at the first fresh one (everything above it is newer)...
+            while (_count > 0)
+            {
+                var c = _ring[_start]!;
+                if (now - c.IdleSince <= IdleTimeoutTicks && !c.Transport.ReceivedFin)
+                {
+                    break;
+                }
+                _ring[_start] = null;
+                _start = (_start + 1) % _ring.Length;
+                _count--;
+                (stale ??= []).Add(c);
+            }
+        }
+        CloseAll(stale);
+    }
+
+    /// <summary>No longer used by any configuration: close everything idle now and whatever comes back later.</summary>
+    public void Retire()
+    {
+        _retired = true;
+        Drain();
+    }
+
+    private void Drain()
+    {
+        List<UpstreamConnection>? all = null;
+        lock (_lock)
+        {
+            while (_count > 0)
+            {
+                var c = _ring[_start]!;
+                _ring[_start] = null;
+                _start = (_start + 1) % _ring.Length;
+                _count--;
+                (all ??= []).Add(c);
+            }
+        }
+        CloseAll(all);
+    }
+
+    private static void CloseAll(List<UpstreamConnection>? connections)
+    {
+        if (connections is null)
+        {
+            return;
+        }
+        foreach (var c in connections)
+        {
+            c.Close();
+        }
+    }
+}

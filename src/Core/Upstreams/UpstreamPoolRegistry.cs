@@ -1,0 +1,55 @@
+using System.Collections.Concurrent;
+using System.Net;
+using FastProxy.Infrastructure;
+
+namespace FastProxy.Upstreams;
+
+/// <summary>
+/// Every upstream pool of the server, keyed by (upstream group, destination address). Pools outlive snapshots: a
+/// reload that keeps a group and its server keeps its warm connections; pools no longer referenced are retired.
+/// </summary>
+internal sealed class UpstreamPoolRegistry : IHeartbeatHandler
+{
+    private readonly ConcurrentDictionary<(string Group, IPEndPoint EndPoint), UpstreamPool> _pools = new();
+
+    public UpstreamPool GetOrCreate(string group, IPEndPoint endPoint, int maxIdle, long idleTimeoutTicks, int maxRequests)
+    {
+        var pool = _pools.GetOrAdd((group, endPoint), static (key, s) => new UpstreamPool(key.EndPoint, s.maxIdle, s.idleTimeoutTicks, s.maxRequests),
+            (maxIdle, idleTimeoutTicks, maxRequests));
+        pool.Update(maxIdle, idleTimeoutTicks, maxRequests);
+        return pool;
+    }
+
+    /// <summary>Retires every pool not in <paramref name="inUse"/> (after a reload swapped the snapshot).</summary>
+    public void RetireExcept(HashSet<UpstreamPool> inUse)
+    {
+        foreach (var entry in _pools)
+        {
+            if (!inUse.Contains(entry.Value) && _pools.TryRemove(entry))
+            {
+                entry.Value.Retire();
+            }
+        }
+    }
+
+    public void RetireAll()
+    {
+        foreach (var entry in _pools)
+        {
+            if (_pools.TryRemove(entry))
+            {
+                entry.Value.Retire();
+            }
+        }
+    }
+
+    public void OnHeartbeat(long now)
+    {
+        foreach (var entry in _pools)
+        {
+            entry.Value.Sweep(now);
+        }
+    }
+
+    public IEnumerable<UpstreamPool> Pools => _pools.Values;
+}
