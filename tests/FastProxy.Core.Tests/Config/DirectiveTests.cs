@@ -364,6 +364,7 @@ public sealed class DirectiveTests
                     proxy_ssl_protocols TLSv1.3;
                     proxy_ssl_certificate /c.pem;
                     proxy_ssl_certificate_key /c.key;
+                    proxy_ssl_password_file /c.pass;
                     proxy_ssl_session_reuse off;
                     access_log /tmp/a.log combined buffer=32k flush=5s;
                 }
@@ -382,6 +383,7 @@ public sealed class DirectiveTests
         Assert.True(tls.ServerName && tls.Verify && !tls.SessionReuse);
         Assert.Equal(("backend.internal", "/etc/ca.pem", 2), (tls.Name!.Source, tls.TrustedCertificate, tls.VerifyDepth));
         Assert.Equal(new CertificateConfig("/c.pem", "/c.key"), tls.ClientCertificate);
+        Assert.Equal("/c.pass", tls.PasswordFile);
         Assert.Equal(new AccessLogConfig("/tmp/a.log", "combined", 32 * 1024, TimeSpan.FromSeconds(5)), Assert.Single(l.AccessLogs));
         var off = config.Servers[0].Locations[1].Settings;
         Assert.Empty(off.ProxyRedirects!);
