@@ -300,6 +300,19 @@ public sealed class DirectiveTests
     }
 
     [Fact]
+    public void ServerTls_NoHandshakeTimeout_ClientHeaderTimeoutBoundsTheHandshake()
+    {
+        var config = LoadHttpOk("""
+            client_header_timeout 7s;
+            server { listen 127.0.0.1:18443 ssl; ssl_certificate a.pem; ssl_certificate_key a.key; }
+            server { listen 127.0.0.1:18444 ssl; ssl_certificate a.pem; ssl_certificate_key a.key; client_header_timeout 3s; }
+            """);
+
+        Assert.Equal(TimeSpan.FromSeconds(7), config.Servers[0].Tls!.HandshakeTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(3), config.Servers[1].Tls!.HandshakeTimeout);
+    }
+
+    [Fact]
     public void ServerSettings_TimeoutsBuffersTls_Parsed()
     {
         var config = LoadHttpOk("""
