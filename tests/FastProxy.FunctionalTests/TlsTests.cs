@@ -407,6 +407,72 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task HttpsUpstream_ServerNameFromVariable_SniIsTheRequestHost()
+    {
+        await using var backend = new TlsBackend(_pki.IssueEcdsa("backend", ["backend.test"]));
+        await using var server = await TlsProxy.StartAsync(UpstreamProxy(backend.Port, "proxy_ssl_server_name on; proxy_ssl_name $host;"));
+        var url = $"http://127.0.0.1:{server.BoundEndPoints[0].Port}/";
+
+        var one = await Curl.GetAsync(url, "-H", "Host: one.test");
+        var two = await Curl.GetAsync(url, "-H", "Host: two.test");
+
+        Assert.Equal((0, "tls backend /"), one);
+        Assert.Equal((0, "tls backend /"), two);
+        Assert.Equal(["one.test", "two.test"], backend.ServerNames.ToArray());
+    }
+
+    [Fact]
+    public async Task HttpsUpstream_NewConnectionWithSni_TlsSessionResumed()
+    {
+        var certificate = _pki.IssueEcdsa("backend", ["backend.test"]);
+        int backendPort = FastProxyProcess.FreePort();
+        // openssl s_server -www answers each request with a page that says whether the session was "New" or "Reused".
+        var info = new System.Diagnostics.ProcessStartInfo("openssl")
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var argument in new[] { "s_server", "-accept", $"127.0.0.1:{backendPort}", "-cert", certificate.CertificatePath,
+                     "-key", certificate.KeyPath, "-www", "-quiet" })
+        {
+            info.ArgumentList.Add(argument);
+        }
+        using var backend = System.Diagnostics.Process.Start(info)!;
+        try
+        {
+            _ = backend.StandardOutput.ReadToEndAsync();
+            _ = backend.StandardError.ReadToEndAsync();
+            await Waits.UntilAsync(() => CanConnect(backendPort), "openssl s_server listens");
+            await using var server = await TlsProxy.StartAsync(UpstreamProxy(backendPort, "proxy_ssl_server_name on; proxy_ssl_name backend.test;"));
+            var url = $"http://127.0.0.1:{server.BoundEndPoints[0].Port}/";
+
+            var first = await Curl.GetAsync(url);
+            var second = await Curl.GetAsync(url);
+
+            Assert.Contains("New, TLSv1.3", first.Body);
+            Assert.True(second.Body.Contains("Reused, TLSv1.3"), second.Body);
+        }
+        finally
+        {
+            backend.Kill();
+            await backend.WaitForExitAsync();
+        }
+
+        static bool CanConnect(int port)
+        {
+            try
+            {
+                using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
+                return true;
+            }
+            catch (SocketException)
+            {
+                return false;
+            }
+        }
+    }
+
+    [Fact]
     public async Task HttpsUpstream_ReferenceConfig02Assets_ServedOverTls()
     {
         await using var backend = new TlsBackend(_pki.IssueEcdsa("cdn", ["cdn.test"]));
