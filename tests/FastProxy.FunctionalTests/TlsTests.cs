@@ -314,6 +314,34 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task Tls_WebSocketUpgrade_FramesTunnelledThroughTls()
+    {
+        var a = _pki.IssueEcdsa("a", ["a.example.test"]);
+        await using var backend = WebSocketFrames.EchoBackend();
+        int port = FastProxyProcess.FreePort();
+        await using var server = await TlsProxy.StartAsync(Http($$"""
+            server {
+                listen 127.0.0.1:{{port}} ssl;
+                ssl_certificate {{a.CertificatePath}};
+                ssl_certificate_key {{a.KeyPath}};
+                location / { proxy_pass http://{{backend.Address}}; }
+            }
+            """));
+        var (stream, reader) = await TlsProxy.ConnectAsync(port, "a.example.test", _pki.RootPath);
+        await using var _ = stream;
+        using var cts = new CancellationTokenSource(RawClient.DefaultTimeout);
+
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"), cts.Token);
+        var head = await reader.ReadHeadAsync(cts.Token);
+        await stream.WriteAsync(WebSocketFrames.Text("over tls", masked: true), cts.Token);
+        var (opcode, text) = await WebSocketFrames.ReadAsync(reader, cts.Token);
+
+        Assert.StartsWith("HTTP/1.1 101", head);
+        Assert.Equal((1, "echo: over tls"), (opcode, text));
+    }
+
+    [Fact]
     public async Task Tls_PlainListen_SchemeHttpAndHttpsEmpty()
     {
         await using var server = await TlsProxy.StartAsync(Http("server { listen 127.0.0.1:0; location / { return 200 \"[$scheme] [$https]\"; } }"));
