@@ -435,6 +435,21 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task HttpsUpstream_ClientCertificateWithEncryptedKey_PresentedToTheBackend()
+    {
+        await using var backend = new TlsBackend(_pki.IssueEcdsa("backend", ["backend.test"]), requireClientCertificate: true);
+        var client = _pki.IssueEcdsa("client", ["proxy.client.test"], KeyFormat.EncryptedPkcs8, "s3cret");
+        var passwords = _pki.Write("client.pass", "wrong\ns3cret\n");
+        await using var server = await TlsProxy.StartAsync(UpstreamProxy(backend.Port,
+            $"proxy_ssl_certificate {client.CertificatePath}; proxy_ssl_certificate_key {client.KeyPath}; proxy_ssl_password_file {passwords};"));
+
+        var (code, body) = await Curl.GetAsync($"http://127.0.0.1:{server.BoundEndPoints[0].Port}/mtls");
+
+        Assert.Equal((0, "tls backend /mtls"), (code, body));
+        Assert.Equal(["CN=proxy.client.test"], backend.ClientCertificates.ToArray());
+    }
+
+    [Fact]
     public async Task HttpsUpstream_ServerNameFromVariable_SniIsTheRequestHost()
     {
         await using var backend = new TlsBackend(_pki.IssueEcdsa("backend", ["backend.test"]));

@@ -21,8 +21,11 @@ internal sealed class TlsBackend : IAsyncDisposable
     private readonly ConcurrentBag<Socket> _sockets = [];
     private int _handshakes;
 
-    public TlsBackend(CertFiles certificate)
+    private readonly bool _requireClientCertificate;
+
+    public TlsBackend(CertFiles certificate, bool requireClientCertificate = false)
     {
+        _requireClientCertificate = requireClientCertificate;
         var leaf = X509Certificate2.CreateFromPemFile(certificate.CertificatePath, certificate.KeyPath);
         var chain = new X509Certificate2Collection();
         chain.ImportFromPemFile(certificate.CertificatePath);
@@ -44,6 +47,9 @@ internal sealed class TlsBackend : IAsyncDisposable
     public ConcurrentQueue<string> ServerNames { get; } = new();
 
     public ConcurrentQueue<BackendRequest> Requests { get; } = new();
+
+    /// <summary>The subject of the client certificate of each handshake ("" without one).</summary>
+    public ConcurrentQueue<string> ClientCertificates { get; } = new();
 
     private async Task AcceptLoopAsync()
     {
@@ -72,11 +78,15 @@ internal sealed class TlsBackend : IAsyncDisposable
             {
                 ServerCertificateContext = _certificate,
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                ClientCertificateRequired = _requireClientCertificate,
+                // The test checks who connected; trust is the proxy's side of the story.
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => !_requireClientCertificate || certificate is not null,
             };
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             await ssl.AuthenticateAsServerAsync(options, cts.Token);
             // On the server side TargetHostName is the SNI the client sent ("" without one).
             ServerNames.Enqueue(ssl.TargetHostName ?? "");
+            ClientCertificates.Enqueue(ssl.RemoteCertificate?.Subject ?? "");
             Interlocked.Increment(ref _handshakes);
             var reader = new BufferedReader(ssl);
             while (!_stop.IsCancellationRequested)
