@@ -190,6 +190,22 @@ public sealed class ConnectionTests
     }
 
     [Fact]
+    public async Task Listen_Ipv6Loopback_ServedWithIpv6RemoteAddr()
+    {
+        await using var backend = TestBackend.Echo();
+        var config = new ProxyConfigBuilder()
+            .Server(s => s.Listen("[::1]:0").Location("/", l => l.ProxyPass($"http://{backend.Address}").ProxySetHeader("X-Real-IP", "$remote_addr")))
+            .Build();
+        await using var proxy = await Proxy.StartAsync(config);
+
+        var response = await proxy.SendAsync("GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+
+        Assert.Equal(200, response.Status);
+        Assert.Equal(System.Net.Sockets.AddressFamily.InterNetworkV6, proxy.EndPoint.AddressFamily);
+        Assert.Equal("::1", Assert.Single(backend.Requests).Header("X-Real-IP"));
+    }
+
+    [Fact]
     public async Task WorkerConnections_CapReached_NewConnectionClosedAtOnce()
     {
         await using var backend = TestBackend.Echo();
