@@ -24,6 +24,21 @@ public sealed class BodyTests
     }
 
     [Fact]
+    public async Task Post_EmptyContentLength_ContentLengthZeroForwarded()
+    {
+        await using var backend = BodyEcho();
+        await using var proxy = await Proxy.StartAsync(l => l.ProxyPass($"http://{backend.Address}"));
+
+        var response = await proxy.SendAsync("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+        await proxy.SendAsync("GET /u HTTP/1.1\r\nHost: a\r\n\r\n");
+
+        Assert.Equal(200, response.Status);
+        var requests = backend.Requests.ToArray();
+        Assert.Equal("0", requests[0].Header("Content-Length"));
+        Assert.Null(requests[1].Header("Content-Length"));
+    }
+
+    [Fact]
     public async Task Post_ChunkedBody_ReframedAsChunked()
     {
         await using var backend = BodyEcho();

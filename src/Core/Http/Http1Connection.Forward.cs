@@ -258,7 +258,9 @@ internal sealed partial class Http1Connection
             {
                 BodyKind.ContentLength => UpstreamBodyFraming.ContentLength,
                 BodyKind.Chunked => UpstreamBodyFraming.Chunked,
-                _ => UpstreamBodyFraming.None,
+                // "Content-Length: 0" is kept (nginx's $proxy_internal_body_length gives "0"): some backends answer
+                // a POST without any length with 411.
+                _ => _head.ContentLength == 0 ? UpstreamBodyFraming.ContentLength : UpstreamBodyFraming.None,
             };
             bool upstreamKeepAlive = WriteRequestHead(upstream, location, runtime, framing, contentLength, upgrade, pool.MaxIdle > 0);
 
