@@ -155,7 +155,7 @@ public sealed class ProxyServer : IAsyncDisposable
             return;
         }
         SocketConnection.ConfigureSocket(socket);
-        var connection = new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint);
+        var connection = new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler, _services.SocketArgs), listener.ConfigEndPoint);
         _connections.Add(connection);
         connection.Start();
         if (_stopping)

@@ -231,7 +231,7 @@ internal sealed partial class Http1Connection
             {
                 var socket = new Socket(destination.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 SocketConnection.ConfigureSocket(socket);
-                upstream = new UpstreamConnection(socket, pool, destination, _services.Scheduler);
+                upstream = new UpstreamConnection(socket, pool, destination, _services.Scheduler, _services.SocketArgs);
                 pool.CountCreated();
                 Volatile.Write(ref _upstream, upstream);
                 upstream.SetDeadline(heartbeat.DeadlineAfter(settings.ProxyConnectTimeout));

@@ -22,7 +22,11 @@ internal sealed class ServerServices
         Connections = connections;
         Pools = pools;
         Scheduler = scheduler;
+        SocketArgs = new Transport.SocketArgsPool(scheduler);
     }
+
+    /// <summary>Receivers and senders reused across connections, client and upstream.</summary>
+    public Transport.SocketArgsPool SocketArgs { get; }
 
     public Heartbeat Heartbeat { get; }
     public DateHeader Date { get; }

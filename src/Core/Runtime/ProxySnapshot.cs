@@ -169,6 +169,7 @@ internal sealed class ProxySnapshot
         var clusters = new Dictionary<string, ClusterRuntime>(StringComparer.Ordinal);
         foreach (var (name, group) in groups)
         {
+            shortest = Min(shortest, group.KeepaliveTimeout, TimeSpan.MaxValue, TimeSpan.MaxValue, TimeSpan.MaxValue);
             var resolved = Resolve(group, errors);
             if (resolved is null)
             {

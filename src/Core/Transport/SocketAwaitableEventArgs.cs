@@ -90,6 +90,13 @@ internal sealed class SocketReceiver(PipeScheduler ioScheduler) : SocketAwaitabl
         RemoteEndPoint = endPoint;
         return Complete(socket.ConnectAsync(this));
     }
+
+    /// <summary>Drops the last buffer and address so that a pooled receiver roots nothing.</summary>
+    public void Reset()
+    {
+        SetBuffer(Memory<byte>.Empty);
+        RemoteEndPoint = null;
+    }
 }
 
 /// <summary>Sends a pipe's buffered sequence, gathering multi-segment sequences into one send.</summary>

@@ -16,9 +16,9 @@ internal sealed class UpstreamConnection
     private long _deadline = Deadline.None;
     private int _timedOut;
 
-    public UpstreamConnection(Socket socket, UpstreamPool pool, DestinationState destination, PipeScheduler scheduler)
+    public UpstreamConnection(Socket socket, UpstreamPool pool, DestinationState destination, PipeScheduler scheduler, SocketArgsPool? argsPool = null)
     {
-        Transport = new SocketConnection(socket, scheduler);
+        Transport = new SocketConnection(socket, scheduler, argsPool);
         Pool = pool;
         Destination = destination;
     }

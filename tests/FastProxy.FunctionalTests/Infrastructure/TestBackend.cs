@@ -97,6 +97,7 @@ public sealed class TestBackend : IAsyncDisposable
     private readonly ConcurrentBag<Socket> _sockets = [];
     private readonly Task _acceptLoop;
     private int _accepts;
+    private int _closed;
 
     public TestBackend(Func<BackendRequest, BackendConnection, Task> handler)
     {
@@ -118,6 +119,9 @@ public sealed class TestBackend : IAsyncDisposable
     public string Address => $"127.0.0.1:{Port}";
 
     public int Accepts => Volatile.Read(ref _accepts);
+
+    /// <summary>Connections that ended (the peer closed, or the handler asked to close).</summary>
+    public int Closed => Volatile.Read(ref _closed);
 
     public ConcurrentQueue<BackendRequest> Requests { get; } = new();
 
@@ -178,6 +182,10 @@ public sealed class TestBackend : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
+        }
+        finally
+        {
+            Interlocked.Increment(ref _closed);
         }
     }
 
