@@ -46,6 +46,9 @@ internal sealed class UpstreamConnection
 
     public void SetDeadline(long deadline) => Volatile.Write(ref _deadline, deadline);
 
+    /// <summary>After a send timeout that turned out to be an early answer: its buffered bytes are still read.</summary>
+    public void ForgetTimeout() => Volatile.Write(ref _timedOut, 0);
+
     /// <summary>Clears the deadline; true when it had fired (the connection is then aborted).</summary>
     public bool ClearDeadline() => Deadline.Clear(ref _deadline);
 
