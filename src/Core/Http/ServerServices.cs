@@ -42,9 +42,6 @@ internal sealed class ServerServices
 
     public long NextConnectionSerial() => Interlocked.Increment(ref _connectionSerial);
 
-    /// <summary>nginx's send_timeout (60 s): the longest a write to a client may stall.</summary>
-    public TimeSpan ClientSendTimeout { get; init; } = TimeSpan.FromSeconds(60);
-
     /// <summary>How long a closing connection keeps reading and discarding what the client still sends (lingering_timeout, 5 s in nginx).</summary>
     public TimeSpan LingerTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -140,6 +140,7 @@ internal sealed class ProxySnapshot
         foreach (var settings in AllSettings(config))
         {
             shortest = Min(shortest, settings.ProxyConnectTimeout, settings.ProxyReadTimeout, settings.ProxySendTimeout, settings.ClientBodyTimeout);
+            shortest = Min(shortest, settings.SendTimeout, TimeSpan.MaxValue, TimeSpan.MaxValue, TimeSpan.MaxValue);
             if (settings.ProxyPass is not { } pass)
             {
                 continue;
