@@ -18,7 +18,7 @@ internal readonly struct SocketOperationResult(int bytesTransferred, SocketError
 /// awaiting the same ValueTask twice, ExecutionContext flow (suppressed: the data path has no ambient state), and
 /// synchronization contexts (there are none on our threads).
 /// </summary>
-internal class SocketAwaitableEventArgs : SocketAsyncEventArgs, IValueTaskSource<SocketOperationResult>
+internal abstract class SocketAwaitableEventArgs : SocketAsyncEventArgs, IValueTaskSource<SocketOperationResult>
 {
     private static readonly Action<object?> s_completedSentinel = static _ => { };
 
