@@ -154,8 +154,20 @@ public sealed class ProxyServer : IAsyncDisposable
             socket.Dispose();
             return;
         }
-        SocketConnection.ConfigureSocket(socket);
-        var connection = new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler, _services.SocketArgs), listener.ConfigEndPoint);
+        Http1Connection connection;
+        try
+        {
+            SocketConnection.ConfigureSocket(socket);
+            connection = new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler, _services.SocketArgs), listener.ConfigEndPoint);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The client reset the connection between accept and here (its addresses are no longer readable): drop
+            // it without disturbing the accept loop.
+            socket.Dispose();
+            _connections.Release();
+            return;
+        }
         _connections.Add(connection);
         connection.Start();
         if (_stopping)
