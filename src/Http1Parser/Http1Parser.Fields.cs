@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Text;
 using static FastProxy.Http1.HttpCharacters;
 
@@ -10,7 +11,11 @@ public static partial class Http1Parser
     /// field-line = field-name ":" OWS field-value OWS, each ended by CRLF, until the empty line (RFC 9112 §5).
     /// <paramref name="pos"/> is the first byte after the start line; <paramref name="h"/> ends with the empty line.
     /// </summary>
-    private static Http1Status ParseFields(ReadOnlySpan<byte> h, int pos, HttpHead head, Http1ParserOptions options, bool isRequest)
+    // Kept out of line: it is one loop run once per head, so inlining gains nothing, and when dynamic PGO inlined it
+    // into ParseResponse the response path ran 2.5x slower (361 vs 148 ns for the benchmark response head).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Http1Status ParseFields<TKind>(ReadOnlySpan<byte> h, int pos, HttpHead head, Http1ParserOptions options)
+        where TKind : struct, IHeadKind
     {
         bool allowBareLf = options.AllowBareLf;
         int maxFieldCount = options.MaxFieldCount;
@@ -53,36 +58,35 @@ public static partial class Http1Parser
                 return Http1Status.EmptyFieldName;
             }
 
-            // Trim OWS on both sides (RFC 9112 §5.1); what is left must be field-content (RFC 9110 §5.5).
-            ReadOnlySpan<byte> rest = line[(colon + 1)..];
-            int valueOffset;
-            int valueLength;
-            int lead = rest.IndexOfAnyExcept(Whitespace);
-            if (lead < 0)
+            // Trim OWS on both sides (RFC 9112 §5.1); what is left must be field-content (RFC 9110 §5.5). OWS is
+            // usually one SP or none, so scalar loops beat a vectorized search here.
+            int valueStart = colon + 1;
+            int valueEnd = line.Length;
+            while ((uint)valueStart < (uint)valueEnd && IsWhitespace(line[valueStart]))
             {
-                valueOffset = end;
-                valueLength = 0;
+                valueStart++;
             }
-            else
+            while (valueEnd > valueStart && IsWhitespace(line[valueEnd - 1]))
             {
-                valueLength = rest.LastIndexOfAnyExcept(Whitespace) - lead + 1;
-                valueOffset = pos + colon + 1 + lead;
-                int bad = rest.Slice(lead, valueLength).IndexOfAny(InvalidFieldValue);
-                if (bad >= 0)
-                {
-                    return rest[lead + bad] == CR ? Http1Status.BareCR : Http1Status.InvalidFieldValue;
-                }
+                valueEnd--;
             }
+            ReadOnlySpan<byte> value = line[valueStart..valueEnd];
+            int bad = value.IndexOfAny(InvalidFieldValue);
+            if (bad >= 0)
+            {
+                return value[bad] == CR ? Http1Status.BareCR : Http1Status.InvalidFieldValue;
+            }
+            int valueOffset = pos + valueStart;
 
             KnownField known = IdentifyField(line[..colon]);
             int index = head.FieldCount;
-            if (!head.TryAddField(new HttpField(pos, colon, valueOffset, valueLength, known), maxFieldCount))
+            if (!head.TryAddField(new HttpField(pos, colon, valueOffset, value.Length, known, line.Length), maxFieldCount))
             {
                 return Http1Status.TooManyFields;
             }
             if (known != KnownField.Other)
             {
-                Http1Status status = OnKnownField(head, known, h.Slice(valueOffset, valueLength), index, isRequest);
+                Http1Status status = OnKnownField<TKind>(head, known, value, index);
                 if (status != Http1Status.Complete)
                 {
                     return status;
@@ -130,11 +134,12 @@ public static partial class Http1Parser
         _ => KnownField.Other,
     };
 
-    private static Http1Status OnKnownField(HttpHead head, KnownField known, ReadOnlySpan<byte> value, int index, bool isRequest)
+    private static Http1Status OnKnownField<TKind>(HttpHead head, KnownField known, ReadOnlySpan<byte> value, int index)
+        where TKind : struct, IHeadKind
     {
         switch (known)
         {
-            case KnownField.Host when isRequest:
+            case KnownField.Host when TKind.IsRequest:
                 var request = (HttpRequestHead)head;
                 // RFC 9112 §3.2: reject "more than one Host header field line or a Host header field with an
                 // invalid field value". An empty value is valid (RFC 9112 §3.2: sent when the target has no authority).
@@ -181,7 +186,7 @@ public static partial class Http1Parser
                 }
                 return Http1Status.Complete;
 
-            case KnownField.Expect when isRequest:
+            case KnownField.Expect when TKind.IsRequest:
                 return ParseExpect(value, (HttpRequestHead)head);
 
             default:

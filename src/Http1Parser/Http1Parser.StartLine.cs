@@ -19,7 +19,7 @@ public static partial class Http1Parser
         {
             return status;
         }
-        status = ParseFields(h, lf + 1, head, options, isRequest: true);
+        status = ParseFields<RequestKind>(h, lf + 1, head, options);
         if (status != Http1Status.Complete)
         {
             return status;
@@ -54,7 +54,7 @@ public static partial class Http1Parser
         {
             return status;
         }
-        status = ParseFields(h, lf + 1, head, options, isRequest: false);
+        status = ParseFields<ResponseKind>(h, lf + 1, head, options);
         if (status != Http1Status.Complete)
         {
             return status;

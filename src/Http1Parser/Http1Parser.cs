@@ -54,7 +54,7 @@ public static partial class Http1Parser
     {
         ArgumentNullException.ThrowIfNull(head);
         ArgumentNullException.ThrowIfNull(options);
-        return Parse(input, head, options, isRequest: true, previouslyExamined, out consumed, out examined);
+        return Parse<RequestKind>(input, head, options, previouslyExamined, out consumed, out examined);
     }
 
     /// <summary>Parses one response head from the start of <paramref name="input"/> into <paramref name="head"/>.</summary>
@@ -78,11 +78,12 @@ public static partial class Http1Parser
     {
         ArgumentNullException.ThrowIfNull(head);
         ArgumentNullException.ThrowIfNull(options);
-        return Parse(input, head, options, isRequest: false, previouslyExamined, out consumed, out examined);
+        return Parse<ResponseKind>(input, head, options, previouslyExamined, out consumed, out examined);
     }
 
-    private static Http1Status Parse(in ReadOnlySequence<byte> input, HttpHead head, Http1ParserOptions options, bool isRequest,
+    private static Http1Status Parse<TKind>(in ReadOnlySequence<byte> input, HttpHead head, Http1ParserOptions options,
         long previouslyExamined, out SequencePosition consumed, out SequencePosition examined)
+        where TKind : struct, IHeadKind
     {
         head.Reset();
         if ((ulong)previouslyExamined > (ulong)input.Length)
@@ -91,20 +92,42 @@ public static partial class Http1Parser
         }
 
         ReadOnlySpan<byte> first = input.FirstSpan;
-        Http1Status status = ParseHead(first, head, options, isRequest, Hint(previouslyExamined, first.Length), out int start, out int end);
+        bool moreSegments = first.Length < input.Length;
+        Http1Status status = ParseHead<TKind>(first, head, options, Hint(previouslyExamined, first.Length),
+            diagnoseIncomplete: !moreSegments, out int start, out int end);
         if (status == Http1Status.Complete)
         {
             head.Raw = input.First.Slice(start, end - start);
             consumed = examined = input.GetPosition(end);
             return status;
         }
-        if (first.Length < input.Length)
+        if (moreSegments && end == 0)
         {
-            // More segments. Even a rejection is decided again on the whole input: the early checks of an incomplete
-            // head may name another rule than the full parse would, and the answer must not depend on segmentation.
-            return ParseMultiSegment(input, head, options, isRequest, previouslyExamined, out consumed, out examined);
+            // The head does not end in the first segment: decide on the whole input. (The early checks of an
+            // incomplete head are skipped above: they may name another rule than the full parse, and the answer
+            // must not depend on where segments end. A head that did end in the first segment was fully parsed.)
+            return ParseMultiSegment<TKind>(input, head, options, previouslyExamined, out consumed, out examined);
         }
         return NotParsed(input, head, status, out consumed, out examined);
+    }
+
+    /// <summary>
+    /// Which kind of head a generic method parses. A struct type argument makes the JIT compile requests and responses
+    /// separately, with <see cref="IHeadKind.IsRequest"/> folded to a constant (Kestrel does this with its handler).
+    /// </summary>
+    internal interface IHeadKind
+    {
+        static abstract bool IsRequest { get; }
+    }
+
+    internal readonly struct RequestKind : IHeadKind
+    {
+        public static bool IsRequest => true;
+    }
+
+    internal readonly struct ResponseKind : IHeadKind
+    {
+        public static bool IsRequest => false;
     }
 
     private static int Hint(long previouslyExamined, int length) => (int)Math.Clamp(previouslyExamined, 0, length);
@@ -119,19 +142,21 @@ public static partial class Http1Parser
     }
 
     /// <summary>
-    /// The head is not within the first segment: copy what can belong to it (at most MaxHeadSize bytes) into the
-    /// head's own buffer and parse that. An error found in the first segment alone was already final.
+    /// The first segment did not hold a whole valid head: copy what can belong to the head (at most MaxHeadSize
+    /// bytes) into the head's own buffer and decide there, so that the result never depends on where segments end.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static Http1Status ParseMultiSegment(in ReadOnlySequence<byte> input, HttpHead head, Http1ParserOptions options,
-        bool isRequest, long previouslyExamined, out SequencePosition consumed, out SequencePosition examined)
+    private static Http1Status ParseMultiSegment<TKind>(in ReadOnlySequence<byte> input, HttpHead head, Http1ParserOptions options,
+        long previouslyExamined, out SequencePosition consumed, out SequencePosition examined)
+        where TKind : struct, IHeadKind
     {
         head.Reset();
         int length = (int)Math.Min(input.Length, Math.Max(options.MaxHeadSize, 0));
         byte[] buffer = head.GetCopyBuffer(length);
         input.Slice(0, length).CopyTo(buffer);
 
-        Http1Status status = ParseHead(buffer.AsSpan(0, length), head, options, isRequest, Hint(previouslyExamined, length), out int start, out int end);
+        Http1Status status = ParseHead<TKind>(buffer.AsSpan(0, length), head, options, Hint(previouslyExamined, length),
+            diagnoseIncomplete: true, out int start, out int end);
         if (status == Http1Status.Complete)
         {
             head.Raw = buffer.AsMemory(start, end - start);
@@ -142,14 +167,17 @@ public static partial class Http1Parser
     }
 
     /// <summary>Finds the end of the head in <paramref name="buf"/>, then parses it.</summary>
+    /// <param name="diagnoseIncomplete">Whether to run the early checks when the head has not ended (else just
+    /// Incomplete).</param>
     /// <param name="start">Where the head starts: after any skipped empty lines.</param>
-    /// <param name="end">Just after the head's final LF.</param>
-    private static Http1Status ParseHead(ReadOnlySpan<byte> buf, HttpHead head, Http1ParserOptions options, bool isRequest,
-        int hint, out int start, out int end)
+    /// <param name="end">Just after the head's final LF; 0 when the end was not found.</param>
+    private static Http1Status ParseHead<TKind>(ReadOnlySpan<byte> buf, HttpHead head, Http1ParserOptions options,
+        int hint, bool diagnoseIncomplete, out int start, out int end)
+        where TKind : struct, IHeadKind
     {
         start = 0;
         end = 0;
-        if (isRequest && !buf.IsEmpty && (buf[0] == CR || buf[0] == LF))
+        if (TKind.IsRequest && !buf.IsEmpty && (buf[0] == CR || buf[0] == LF))
         {
             Http1Status skipped = SkipLeadingEmptyLines(buf, options.AllowBareLf, out start);
             if (skipped != Http1Status.Complete)
@@ -169,7 +197,7 @@ public static partial class Http1Parser
             int found = from < limit ? buf[from..limit].IndexOf("\r\n\r\n"u8) : -1;
             if (found < 0)
             {
-                return DiagnoseIncomplete(buf, head, options, isRequest, start, hint);
+                return diagnoseIncomplete ? DiagnoseIncomplete<TKind>(buf, head, options, start, hint) : Http1Status.Incomplete;
             }
             headEnd = from + found + 4;
         }
@@ -178,12 +206,12 @@ public static partial class Http1Parser
             headEnd = FindEmptyLine(buf, Math.Max(start, hint), limit, start);
             if (headEnd < 0)
             {
-                return DiagnoseIncomplete(buf, head, options, isRequest, start, hint);
+                return diagnoseIncomplete ? DiagnoseIncomplete<TKind>(buf, head, options, start, hint) : Http1Status.Incomplete;
             }
         }
 
         ReadOnlySpan<byte> h = buf[start..headEnd];
-        Http1Status status = isRequest
+        Http1Status status = TKind.IsRequest
             ? ParseRequest(h, (HttpRequestHead)head, options)
             : ParseResponse(h, (HttpResponseHead)head, options);
         head.HeadLength = h.Length;
@@ -266,12 +294,13 @@ public static partial class Http1Parser
     /// and head-size limits, the start line once complete (or the method/version prefix before that), and bare LFs
     /// and bare CRs in complete lines. Lines examined by the previous call (the hint) are not checked again.
     /// </summary>
-    private static Http1Status DiagnoseIncomplete(ReadOnlySpan<byte> buf, HttpHead head, Http1ParserOptions options,
-        bool isRequest, int start, int hint)
+    private static Http1Status DiagnoseIncomplete<TKind>(ReadOnlySpan<byte> buf, HttpHead head, Http1ParserOptions options,
+        int start, int hint)
+        where TKind : struct, IHeadKind
     {
         int limit = Math.Min(buf.Length, options.MaxHeadSize);
         ReadOnlySpan<byte> h = buf[start..];
-        long window = isRequest ? (long)options.MaxRequestLineLength + 2 : long.MaxValue; // the line plus CRLF
+        long window = TKind.IsRequest ? (long)options.MaxRequestLineLength + 2 : long.MaxValue; // the line plus CRLF
         int firstLf = h[..(int)Math.Min(h.Length, window)].IndexOf(LF);
         if (firstLf < 0)
         {
@@ -279,7 +308,7 @@ public static partial class Http1Parser
             {
                 return Http1Status.RequestLineTooLong;
             }
-            Http1Status prefix = isRequest ? CheckRequestLinePrefix(h) : CheckStatusLinePrefix(h);
+            Http1Status prefix = TKind.IsRequest ? CheckRequestLinePrefix(h) : CheckStatusLinePrefix(h);
             if (prefix != Http1Status.Incomplete)
             {
                 return prefix;
@@ -289,7 +318,7 @@ public static partial class Http1Parser
         {
             if (hint <= start + firstLf)
             {
-                Http1Status line = isRequest
+                Http1Status line = TKind.IsRequest
                     ? ParseRequestLine(h, firstLf, (HttpRequestHead)head, options)
                     : ParseStatusLine(h, firstLf, (HttpResponseHead)head, options);
                 if (line != Http1Status.Complete)

@@ -129,6 +129,10 @@ public class MutationTests
             Assert.True(name.Length > 0 && name.IndexOfAnyExcept(HttpCharacters.Tchar) < 0, context);
             Assert.True(value.IndexOfAny(HttpCharacters.InvalidFieldValue) < 0, context);
             Assert.False(value.Length > 0 && (HttpCharacters.IsWhitespace(value[0]) || HttpCharacters.IsWhitespace(value[^1])), context);
+            ReadOnlySpan<byte> line = raw.Slice(field.LineOffset, field.LineLength);
+            Assert.True(line.IndexOfAny((byte)'\r', (byte)'\n') < 0, context);
+            Assert.True(raw[field.LineOffset + field.LineLength] is (byte)'\r' or (byte)'\n', context);
+            Assert.True(line[(field.ValueOffset + field.ValueLength - field.LineOffset)..].IndexOfAnyExcept((byte)' ', (byte)'\t') < 0, context);
             contentLengths += field.Known == KnownField.ContentLength ? 1 : 0;
             transferEncodings += field.Known == KnownField.TransferEncoding ? 1 : 0;
         }

@@ -67,7 +67,7 @@ internal static class ParseHelper
         s.Append($"conn={head.Connection} upgrade={head.UpgradeFieldIndex} keepAlive={head.KeepAlive} fields=");
         foreach (HttpField field in head.Fields)
         {
-            s.Append($"[{field.Known}:{Text(head.GetName(field))}={Text(head.GetValue(field))}]");
+            s.Append($"[{field.Known}:{Text(head.GetName(field))}={Text(head.GetValue(field))}|{Text(head.Raw.Span.Slice(field.LineOffset, field.LineLength))}]");
         }
     }
 }

@@ -182,6 +182,16 @@ public class RequestHeadTests
         Assert.Equal("X-Tab", Text(head.GetName(head.Fields[1])));
     }
 
+    [Fact]
+    public void ParseRequestHead_FieldLines_LineLengthCoversTrailingOws()
+    {
+        HttpRequestHead head = ParsedRequest("GET / HTTP/1.1\r\nHost: a \t\r\nX-Empty:\r\n\r\n");
+        HttpField host = head.Fields[0];
+        Assert.Equal("Host: a \t", Text(head.Raw.Span.Slice(host.LineOffset, host.LineLength)));
+        HttpField empty = head.Fields[1];
+        Assert.Equal("X-Empty:", Text(head.Raw.Span.Slice(empty.LineOffset, empty.LineLength)));
+    }
+
     [Theory]
     [InlineData("Host", KnownField.Host)]
     [InlineData("hOST", KnownField.Host)]
