@@ -138,7 +138,8 @@ public sealed class ErrorTests
             return Task.CompletedTask;
         });
         var config = new ProxyConfigBuilder()
-            .Upstream("svc", u => u.Server(bad.Address).Server(good.Address))
+            // max_fails=0: passive health never takes the bad server out, so every request keeps meeting it.
+            .Upstream("svc", u => u.Server(bad.Address, maxFails: 0).Server(good.Address, maxFails: 0))
             .Server(s => s.Listen("127.0.0.1:0").Location("/", l => l.ProxyPass("http://svc")))
             .Build();
         await using var proxy = await Proxy.StartAsync(config);
