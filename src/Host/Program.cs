@@ -185,19 +185,15 @@ internal static class Program
         try
         {
             server = new ProxyServer(config, log);
-            await server.StartAsync();
         }
         catch (ArgumentException e)
         {
             Console.Error.WriteLine($"fastproxy: [emerg] {e.Message}");
             return 1;
         }
-        catch (SocketException e)
-        {
-            Console.Error.WriteLine($"fastproxy: [emerg] bind() failed ({(int)e.SocketErrorCode}: {e.Message})");
-            return 1;
-        }
 
+        // The pid file exists before the first connection is accepted, so that whoever sees the port open can signal
+        // the process; it is removed again when start-up fails.
         string pidPath = PidFilePath(config, configPath);
         try
         {
@@ -206,7 +202,16 @@ internal static class Program
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"fastproxy: [emerg] open() \"{pidPath}\" failed ({e.Message})");
-            await server.StopAsync(TimeSpan.Zero);
+            return 1;
+        }
+        try
+        {
+            await server.StartAsync();
+        }
+        catch (SocketException e)
+        {
+            Console.Error.WriteLine($"fastproxy: [emerg] bind() failed ({(int)e.SocketErrorCode}: {e.Message})");
+            File.Delete(pidPath);
             return 1;
         }
 
