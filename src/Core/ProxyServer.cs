@@ -5,6 +5,7 @@ using FastProxy.Config;
 using FastProxy.Diagnostics;
 using FastProxy.Http;
 using FastProxy.Infrastructure;
+using FastProxy.RateLimiting;
 using FastProxy.Runtime;
 using FastProxy.Transport;
 using FastProxy.Upstreams;
@@ -26,6 +27,7 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly ServerServices _services;
     private readonly ConnectionManager _connections = new();
     private readonly UpstreamPoolRegistry _pools = new();
+    private readonly LimitZoneRegistry _limitZones;
     private readonly Dictionary<IPEndPoint, ConnectionListener> _listeners = [];
     private volatile bool _stopping;
     private bool _started;
@@ -39,9 +41,13 @@ public sealed class ProxyServer : IAsyncDisposable
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("FastProxy");
         var date = new DateHeader(time);
         _heartbeat = new Heartbeat(time, TimeSpan.FromSeconds(1), _connections, _pools, date);
+        // One registry for the server's lifetime: limit zones keep their state across reloads (nginx's shared zones),
+        // on the server's clock so tests can move time.
+        _limitZones = new LimitZoneRegistry(time);
         var errors = new List<string>();
-        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors)
+        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _limitZones)
             ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
+        _limitZones.Commit(snapshot.LimitZones);
         _heartbeat.ChangeInterval(Heartbeat.IntervalFor(snapshot.ShortestTimeout));
         _services = new ServerServices(snapshot, _heartbeat, date, _logger, _connections, _pools, ChooseScheduler());
     }
@@ -177,7 +183,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             var list = new List<string>();
             var inUse = new HashSet<UpstreamPool>();
-            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list);
+            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _limitZones);
             if (snapshot is null)
             {
                 errors = list;
@@ -211,6 +217,7 @@ public sealed class ProxyServer : IAsyncDisposable
             }
 
             _services.SwapSnapshot(snapshot);
+            _limitZones.Commit(snapshot.LimitZones);
             foreach (var listener in added)
             {
                 _listeners[listener.ConfigEndPoint] = listener;

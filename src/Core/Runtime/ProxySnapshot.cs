@@ -5,6 +5,7 @@ using FastProxy.Config;
 using FastProxy.Http1;
 using FastProxy.Infrastructure;
 using FastProxy.LoadBalancing;
+using FastProxy.RateLimiting;
 using FastProxy.Routing;
 using FastProxy.Upstreams;
 
@@ -43,10 +44,13 @@ internal sealed class ProxySnapshot
 {
     private readonly ConcurrentDictionary<LocationSettings, LocationRuntime> _locations = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<IPEndPoint, ListenRuntime> _listens;
+    private readonly SnapshotLimits _limits;
 
     private ProxySnapshot(ProxyConfig config, RouteTable routes, Dictionary<string, ClusterRuntime> clusters,
-        Dictionary<string, MapRuntime> maps, Dictionary<IPEndPoint, ListenRuntime> listens, TimeSpan shortestTimeout)
+        Dictionary<string, MapRuntime> maps, Dictionary<IPEndPoint, ListenRuntime> listens, TimeSpan shortestTimeout,
+        SnapshotLimits limits)
     {
+        _limits = limits;
         Config = config;
         Routes = routes;
         Clusters = clusters;
@@ -65,6 +69,9 @@ internal sealed class ProxySnapshot
 
     public IEnumerable<ListenRuntime> Listens => _listens.Values;
 
+    /// <summary>The limit zones of this configuration, for the server to commit to its registry when it switches.</summary>
+    public LimitZoneSet LimitZones => _limits.Zones;
+
     public ListenRuntime? GetListen(IPEndPoint endPoint) => _listens.GetValueOrDefault(endPoint);
 
     /// <summary>
@@ -77,7 +84,7 @@ internal sealed class ProxySnapshot
         {
             return runtime;
         }
-        return _locations.GetOrAdd(settings, static (s, self) => new LocationRuntime(s, self.ClusterFor(s), self.Maps), this);
+        return _locations.GetOrAdd(settings, static (s, self) => new LocationRuntime(s, self.ClusterFor(s), self.Maps, self._limits.For(s)), this);
     }
 
     private ClusterRuntime? ClusterFor(LocationSettings settings)
@@ -109,8 +116,13 @@ internal sealed class ProxySnapshot
     /// Builds a snapshot; configuration errors (an unknown upstream, an unresolvable host, no listen) are returned
     /// as messages, never thrown.
     /// </summary>
+    /// <remarks>
+    /// The limit zones come from <paramref name="limitZones"/>, the server's registry, which keeps their state across
+    /// reloads; they are prepared here and committed by the server only once it switches to this snapshot
+    /// (<see cref="LimitZones"/>). Without a registry (validation, tests) the zones start empty.
+    /// </remarks>
     public static ProxySnapshot? TryBuild(ProxyConfig config, UpstreamPoolRegistry pools, Heartbeat heartbeat,
-        HashSet<UpstreamPool> poolsInUse, List<string> errors)
+        HashSet<UpstreamPool> poolsInUse, List<string> errors, LimitZoneRegistry? limitZones = null)
     {
         // Maps first (templates refer to them), in two phases so maps may refer to maps.
         var maps = new Dictionary<string, MapRuntime>(StringComparer.Ordinal);
@@ -202,12 +214,13 @@ internal sealed class ProxySnapshot
         {
             errors.Add("no \"listen\" in any server");
         }
-        if (errors.Count > 0)
+        var limits = SnapshotLimits.TryBuild(config, AllSettings(config), maps, limitZones ?? new LimitZoneRegistry(heartbeat.Time), errors);
+        if (errors.Count > 0 || limits is null)
         {
             return null;
         }
 
-        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest);
+        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest, limits);
         foreach (var settings in AllSettings(config))
         {
             snapshot.GetLocation(settings);
