@@ -26,6 +26,13 @@ public sealed class RateLimitTests
             .Replace("127.0.0.1:18081", backend.Address, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A backend answering 200 in one write (head and body together: with two small writes Nagle's algorithm on the
+    /// backend socket waits for the proxy's delayed ACK, 40 ms per pipelined request).
+    /// </summary>
+    private static TestBackend Backend() => new((request, connection) =>
+        connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+
     private static string Http(string body) => "events { }\nhttp {\n" + body + "\n}\n";
 
     private static async Task<List<RawResponse>> PipelineAsync(RawClient client, string request, int count)
@@ -51,7 +58,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task ReferenceConfig_FortyRequestsAtOnce_TwentyOnePassNineteenGet429WithRetryAfter()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(ReferenceConfig(backend));
         await using var client = await RawClient.ConnectAsync(proxy.EndPoint);
 
@@ -78,7 +85,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task ReferenceConfig_FortyConcurrentConnections_ExactlyNineteen429AndNothingElseOverTheBurst()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(ReferenceConfig(backend));
 
         var statuses = await Task.WhenAll(Enumerable.Range(0, 40).Select(async _ => (await SendAsync(proxy.EndPoint, Get("/api/x"))).Status));
@@ -141,7 +148,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task ReferenceConfig_TwoClientAddresses_LimitedIndependently()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(ReferenceConfig(backend));
         await using var first = await RawClient.ConnectAsync(proxy.EndPoint, IPAddress.Loopback);
         await using var second = await RawClient.ConnectAsync(proxy.EndPoint, SecondClient);
@@ -159,7 +166,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task LimitReq_BurstWithoutNodelay_DelayedRequestWaitsForTheClock()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(Http($$"""
             limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;
             server {
@@ -197,7 +204,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task LimitReq_DelayParameter_FirstRequestsPassThenDelayedThenRejected()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(Http($$"""
             limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;
             server {
@@ -232,7 +239,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task LimitReq_DryRun_LogsAndPassesEverything()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(Http($$"""
             limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;
             server {
@@ -261,7 +268,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task LimitReq_TwoZonesInOneLocation_EitherRejectsAndAKeyOfAnyExpressionWorks()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(Http($$"""
             limit_req_zone $binary_remote_addr zone=perip:1m rate=1r/s;
             limit_req_zone $server_name zone=perserver:1m rate=1r/s;
@@ -290,7 +297,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task LimitReq_EmptyKey_IsNotLimited()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(Http($$"""
             limit_req_zone $http_x_api_key zone=perkey:1m rate=1r/m;
             server {
@@ -326,7 +333,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task LimitReq_RejectedRequestWithBody_BodyDiscardedAndConnectionKeptAlive()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(Http($$"""
             limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;
             server {
@@ -359,7 +366,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task LimitReq_RejectedRequestExpectingContinue_AnsweredAndClosedWithoutReadingTheBody()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(Http($$"""
             limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;
             server {
@@ -385,7 +392,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task LimitReq_HeadRequestRejected_HeadersOnly()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(Http($$"""
             limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;
             server {
@@ -546,7 +553,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task RealIp_TrustedPeer_ForwardedForIsTheClientForHeadersAndLimits()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(RealIpConfig(backend));
         await using var client = await RawClient.ConnectAsync(proxy.EndPoint, IPAddress.Loopback);
 
@@ -572,7 +579,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task RealIp_UntrustedPeer_HeaderIgnored()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         await using var proxy = await LimitedProxy.StartAsync(RealIpConfig(backend));
         await using var client = await RawClient.ConnectAsync(proxy.EndPoint, SecondClient);
 
@@ -592,7 +599,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task Reload_SameZone_KeepsStateAndChangedKeyIsRefused()
     {
-        await using var backend = TestBackend.Echo();
+        await using var backend = Backend();
         string Config(string key, string rate) => Http($$"""
             limit_req_zone {{key}} zone=one:1m rate={{rate}};
             server {
@@ -616,6 +623,38 @@ public sealed class RateLimitTests
         Assert.Contains(errors, e => e.Contains("uses the \"$remote_addr\" key while previously it used the \"$binary_remote_addr\" key", StringComparison.Ordinal));
         proxy.Clock.Advance(TimeSpan.FromSeconds(31)); // 2r/m is 33 milli-requests/s: one request leaks in 30.3 s
         Assert.Equal(new[] { 200, 503 }, (await PipelineAsync(client, Get("/"), 2)).Select(r => r.Status));
+    }
+
+    [Fact]
+    public async Task Reload_FailingAfterTheZonesWerePrepared_DoesNotLoseTheirState()
+    {
+        await using var backend = Backend();
+        using var occupied = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        occupied.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        occupied.Listen();
+        string Config(string size, string extra = "") => Http($$"""
+            limit_req_zone $binary_remote_addr zone=one:{{size}} rate=1r/m;
+            server {
+                listen 127.0.0.1:0;
+                location / {
+                    limit_req zone=one;
+                    proxy_pass http://{{backend.Address}};
+                }
+            }
+            {{extra}}
+            """);
+        await using var proxy = await LimitedProxy.StartAsync(Config("1m"));
+        await using var client = await RawClient.ConnectAsync(proxy.EndPoint);
+        Assert.Equal(new[] { 200, 503 }, (await PipelineAsync(client, Get("/"), 2)).Select(r => r.Status));
+
+        // A resized zone would start empty, but this reload fails at bind time, after its zones were prepared...
+        string failing = Config("2m", $"server {{ listen 127.0.0.1:{((IPEndPoint)occupied.LocalEndPoint!).Port}; }}");
+        Assert.False(proxy.Server.TryReload(proxy.Load(failing), out var errors));
+        Assert.Contains(errors, e => e.StartsWith("bind()", StringComparison.Ordinal));
+
+        // ...so the running zone is still the one the next reload is compared with: same size, state kept.
+        Assert.True(proxy.Server.TryReload(proxy.Load(Config("1m")), out errors), string.Join("; ", errors));
+        Assert.Equal(503, (await PipelineAsync(client, Get("/"), 1))[0].Status);
     }
 
     /// <summary>A ProxyServer from an nginx config text, on a manual clock, capturing its log.</summary>
