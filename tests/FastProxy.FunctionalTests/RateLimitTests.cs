@@ -202,6 +202,73 @@ public sealed class RateLimitTests
     }
 
     [Fact]
+    public async Task LimitReq_ClientClosesDuringDelay_RequestNeverReachesTheBackend()
+    {
+        await using var backend = Backend();
+        await using var proxy = await LimitedProxy.StartAsync(Http($$"""
+            limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;
+            server {
+                listen 127.0.0.1:0;
+                location / {
+                    limit_req zone=one burst=5;
+                    proxy_pass http://{{backend.Address}};
+                }
+            }
+            """));
+        Assert.Equal(200, (await SendAsync(proxy.EndPoint, Get("/first"))).Status);
+        int timers = proxy.Clock.PendingTimers;
+        var client = await RawClient.ConnectAsync(proxy.EndPoint);
+        await client.SendAsync(Get("/abandoned"));
+        await Waits.UntilAsync(() => proxy.Clock.PendingTimers > timers, "the delay timer is armed");
+
+        // nginx's ngx_http_test_reading: the client's close ends the delayed request (499), before any backend sees it.
+        await client.DisposeAsync();
+        await Waits.UntilAsync(() => proxy.Server.ConnectionCount == 0, "the delayed request ended");
+        proxy.Clock.Advance(TimeSpan.FromSeconds(2));
+
+        // A request after it: the bucket still counts the abandoned one (nginx accounted it when it delayed it).
+        await using var next = await RawClient.ConnectAsync(proxy.EndPoint);
+        await next.SendAsync(Get("/next"));
+        Assert.Equal(200, (await next.ReadResponseAsync()).Status);
+        Assert.Equal(new[] { "/first", "/next" }, backend.Requests.Select(r => r.Target));
+    }
+
+    [Fact]
+    public async Task LimitReq_DelayedPostWithBody_BodyForwardedAfterTheDelay()
+    {
+        await using var backend = Backend();
+        await using var proxy = await LimitedProxy.StartAsync(Http($$"""
+            limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;
+            server {
+                listen 127.0.0.1:0;
+                location / {
+                    limit_req zone=one burst=5;
+                    proxy_pass http://{{backend.Address}};
+                }
+            }
+            """));
+        await using var client = await RawClient.ConnectAsync(proxy.EndPoint);
+        Assert.Equal(200, (await PipelineAsync(client, Get("/"), 1))[0].Status);
+        int timers = proxy.Clock.PendingTimers;
+
+        // The head first; the body arrives while the request waits (the watch for a close must leave it unread).
+        await client.SendAsync("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+        await Waits.UntilAsync(() => proxy.Clock.PendingTimers > timers, "the delay timer is armed");
+        await client.SendAsync("hello");
+        await client.SendAsync(Get("/after"));
+        proxy.Clock.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+        // The pipelined GET is delayed too (excess 1 again at t = 1 s).
+        await Waits.UntilAsync(() => proxy.Clock.PendingTimers > timers, "the second delay timer is armed");
+        proxy.Clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+        var upload = backend.Requests.Single(r => r.Target == "/upload");
+        Assert.Equal("hello", Encoding.ASCII.GetString(upload.Body));
+        Assert.Equal("/after", backend.Requests.Last().Target);
+    }
+
+    [Fact]
     public async Task LimitReq_DelayParameter_FirstRequestsPassThenDelayedThenRejected()
     {
         await using var backend = Backend();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Text;
 using FastProxy.Diagnostics;
@@ -224,7 +225,9 @@ internal sealed partial class Http1Connection
 
     /// <summary>
     /// Waits out a limit_req delay on a timer of the server's clock, holding no thread (nginx: ngx_add_timer on the
-    /// write event). False when the connection was aborted meanwhile.
+    /// write event). Meanwhile the client is watched as nginx's ngx_http_test_reading does: a client that closes
+    /// gives up the request (nginx finalizes it with 499), so nothing reaches a backend for it. False then, or when
+    /// the connection was aborted.
     /// </summary>
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> DelayAsync(long ms)
@@ -240,8 +243,42 @@ internal sealed partial class Http1Connection
         {
             return false;
         }
-        await Task.Delay(TimeSpan.FromMilliseconds(ms), _services.Heartbeat.Time, cancel.Token)
-            .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        var delay = Task.Delay(TimeSpan.FromMilliseconds(ms), _services.Heartbeat.Time, cancel.Token);
+        var read = _input.ReadAsync();
+        ReadResult result;
+        if (read.IsCompleted)
+        {
+            result = read.Result;
+        }
+        else
+        {
+            var reading = read.AsTask();
+            if (await Task.WhenAny(delay, reading) == delay)
+            {
+                // The delay is over first: stop watching and leave whatever came for the request to read.
+                _input.CancelPendingRead();
+                result = await reading;
+                _input.AdvanceTo(result.Buffer.Start);
+                if (!result.IsCanceled && _input.TryRead(out var pending))
+                {
+                    // The read had completed before the cancel: TryRead consumes the cancellation left pending, so
+                    // the next real read is not cut short.
+                    _input.AdvanceTo(pending.Buffer.Start);
+                }
+                return !cancel.IsCancellationRequested;
+            }
+            result = reading.Result;
+        }
+        bool gone = result.IsCompleted && result.Buffer.IsEmpty;
+        // Nothing is consumed: the body or a pipelined request stays for later.
+        _input.AdvanceTo(result.Buffer.Start);
+        if (gone)
+        {
+            cancel.Cancel();
+            _delayCancel = null; // a cancelled source cannot be reused
+            return false;
+        }
+        await delay.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         return !cancel.IsCancellationRequested;
     }
 
