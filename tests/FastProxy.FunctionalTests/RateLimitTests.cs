@@ -661,6 +661,30 @@ public sealed class RateLimitTests
         Assert.Equal("203.0.113.9, 127.0.0.2", request.Header("X-Forwarded-For"));
     }
 
+    // ---- embedding API -----------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task Builder_LimitsAndRealIp_SameBehaviourAsTheNginxFile()
+    {
+        await using var backend = Backend();
+        await using var proxy = await Proxy.StartAsync(
+            l => l.ProxyPass($"http://{backend.Address}")
+                .RealIp(["127.0.0.0/8"], "X-Forwarded-For")
+                .LimitReq("perclient", burst: 1, nodelay: true)
+                .LimitReqOptions(status: 429)
+                .LimitConn("addr", 5),
+            more: b => b
+                .LimitReqZone("perclient", "$binary_remote_addr", 1 << 20, "1r/m")
+                .LimitConnZone("addr", "$binary_remote_addr", 1 << 20));
+        await using var client = await proxy.ConnectAsync();
+
+        await client.SendAsync(Get("/", "X-Forwarded-For: 203.0.113.1\r\n") + Get("/", "X-Forwarded-For: 203.0.113.1\r\n")
+            + Get("/", "X-Forwarded-For: 203.0.113.1\r\n") + Get("/", "X-Forwarded-For: 203.0.113.2\r\n"));
+
+        Assert.Equal(new[] { 200, 200, 429, 200 }, await ReadStatusesAsync(client, 4));
+        Assert.Equal(3, backend.Requests.Count);
+    }
+
     // ---- reload ------------------------------------------------------------------------------------------------
 
     [Fact]
