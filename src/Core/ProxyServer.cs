@@ -5,6 +5,7 @@ using FastProxy.Config;
 using FastProxy.Diagnostics;
 using FastProxy.Http;
 using FastProxy.Infrastructure;
+using FastProxy.RateLimiting;
 using FastProxy.Runtime;
 using FastProxy.Tls;
 using FastProxy.Transport;
@@ -30,6 +31,7 @@ public sealed class ProxyServer : IAsyncDisposable
     // Certificates by path and file stamp: a reload re-reads only the files that changed (new connections get the
     // new certificate; connections already up keep theirs).
     private readonly TlsCertificateCache _certificates = new();
+    private readonly LimitZoneRegistry _limitZones;
     private readonly Dictionary<IPEndPoint, ConnectionListener> _listeners = [];
     private volatile bool _stopping;
     private bool _started;
@@ -43,9 +45,13 @@ public sealed class ProxyServer : IAsyncDisposable
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("FastProxy");
         var date = new DateHeader(time);
         _heartbeat = new Heartbeat(time, TimeSpan.FromSeconds(1), _connections, _pools, date);
+        // One registry for the server's lifetime: limit zones keep their state across reloads (nginx's shared zones),
+        // on the server's clock so tests can move time.
+        _limitZones = new LimitZoneRegistry(time);
         var errors = new List<string>();
-        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _certificates, _logger)
+        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _certificates, _logger, _limitZones)
             ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
+        _limitZones.Commit(snapshot.LimitZones);
         _heartbeat.ChangeInterval(Heartbeat.IntervalFor(snapshot.ShortestTimeout));
         _services = new ServerServices(snapshot, _heartbeat, date, _logger, _connections, _pools, ChooseScheduler());
     }
@@ -206,7 +212,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             var list = new List<string>();
             var inUse = new HashSet<UpstreamPool>();
-            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _certificates, _logger);
+            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _certificates, _logger, _limitZones);
             if (snapshot is null)
             {
                 errors = list;
@@ -240,6 +246,7 @@ public sealed class ProxyServer : IAsyncDisposable
             }
 
             _services.SwapSnapshot(snapshot);
+            _limitZones.Commit(snapshot.LimitZones);
             foreach (var listener in added)
             {
                 _listeners[listener.ConfigEndPoint] = listener;
