@@ -139,6 +139,23 @@ rss_kib() {
   echo "$total"
 }
 
+# wait_quiet : wait (at most QUIET_WAIT seconds, default 30) until, over one second, neither core 0 nor core 1 was
+# more than 10% busy. Call it while everything this script started is idle: what is busy then is someone else
+# (the machine may be shared). Returns 1 if the machine never went quiet.
+wait_quiet() {
+  local i a b
+  for ((i = 0; i < ${QUIET_WAIT:-30}; i++)); do
+    a=$(awk -v c0="cpu$PROXY_CORE" -v c1="cpu$CLIENT_CORE" '$1 == c0 || $1 == c1 {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat | tr '\n' ' ')
+    sleep 1
+    b=$(awk -v c0="cpu$PROXY_CORE" -v c1="cpu$CLIENT_CORE" '$1 == c0 || $1 == c1 {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat | tr '\n' ' ')
+    awk -v a="$a" -v b="$b" 'BEGIN {split(a, x); split(b, y)
+      for (k = 1; k <= 3; k += 2) {busy = y[k] - x[k]; all = busy + y[k + 1] - x[k + 1]; if (all > 0 && busy * 10 > all) exit 1}
+      exit 0}' && return 0
+    [ "$i" = 0 ] && log "the machine is busy (someone else's processes); waiting up to ${QUIET_WAIT:-30} s for it to go quiet"
+  done
+  return 1
+}
+
 # True once nothing listens on 127.0.0.1:PORT (bounded: 10 s).
 wait_port_free() {
   local port=$1 i
@@ -382,6 +399,7 @@ start_fastproxy() {
   if [ "$rc" = 2 ]; then
     wait "$FP_PID" 2>/dev/null && rc=0 || rc=$?
     FASTPROXY_ERR="exited with code $rc: $(grep -v '^\s*$' "$logf" | tail -1 | cut -c1-160)"
+    [[ $FASTPROXY_ERR == *": " ]] && FASTPROXY_ERR="exited with code $rc, printing nothing"
   else
     FASTPROXY_ERR="answered nothing on 127.0.0.1:$PROXY_PORT within ${FASTPROXY_START_TIMEOUT:-20} s"
   fi

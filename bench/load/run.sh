@@ -10,6 +10,7 @@
 #   ROUNDS [1]     rounds over all proxies (each proxy restarted per round); rows show the median round by req/s
 #   NOISY [10] RETRIES [2]  a measured run in which other processes took NOISY% or more of core 0 or core 1 is
 #                  repeated up to RETRIES times (the machine may be shared)
+#   QUIET_WAIT [30]  before each measured run, wait up to this many seconds for both cores to be idle
 #   FASTPROXY_CMD     command that runs FastProxy, "-c FILE" is appended [publish src/Host into a temp dir]
 #   FASTPROXY_START_TIMEOUT [20]  seconds FastProxy gets to answer on its port
 #   FASTPROXY_GC_CMD  hook: run as "$FASTPROXY_GC_CMD PID" before and after each measured run; prints cumulative
@@ -129,6 +130,7 @@ measure() {
   sleep 1
   if ! kill -0 "$pid" 2>/dev/null; then RES_STATUS[$key]="proxy died during warm-up"; return; fi
   for ((attempt = 1; attempt <= 1 + ${RETRIES:-2}; attempt++)); do
+    wait_quiet || true
     [ "$proxy" = fastproxy ] && [ -n "$FASTPROXY_GC_CMD" ] && gc0=$(gc_hook_sample "$pid" || true)
     log "$label scenario $scen: measuring ${DURATION}s"
     k0=$(core_ticks "$PROXY_CORE") j0=$(core_ticks "$CLIENT_CORE")
@@ -206,7 +208,7 @@ aggregate() {
     for proxy in $PROXIES; do
       key="$scen/$proxy"
       sorted=$(for ((r = 1; r <= ROUNDS; r++)); do
-        [ "${RES_STATUS[$key#$r]:-}" = ok ] && echo "${RES_RPS[$key#$r]} $r"
+        if [ "${RES_STATUS[$key#$r]:-}" = ok ]; then echo "${RES_RPS[$key#$r]} $r"; fi
       done | sort -g)
       n=$(grep -c . <<<"$sorted" || true)
       if [ "$n" = 0 ]; then
@@ -351,6 +353,7 @@ gc_counters_pass() {
     out="$WORK_DIR/wrk-gc-$scen.txt" csv="$WORK_DIR/counters-$scen.csv" dco="$WORK_DIR/counters-$scen.out"
     log "FastProxy GC pass scenario $scen: warm-up ${WARMUP}s"
     run_wrk "$WORK_DIR/warmup.txt" "$WARMUP" "$scen"
+    wait_quiet || true
     start_pinned "$CLIENT_CORE" "$dco" timeout $((dur + 30)) dotnet-counters collect -p "$pid" --refresh-interval 1 --format csv -o "$csv" \
       --counters 'System.Runtime[dotnet.gc.collections,dotnet.gc.heap.total_allocated]' \
       --duration "$(printf '00:00:%02d:%02d' $((dur / 60)) $((dur % 60)))"
