@@ -237,45 +237,6 @@ mkdir -p "$WORK_DIR/nginx-proxy"
 start_backend "$WORK_DIR" 4096
 
 FP_AVAILABLE=0
-FP_BUILD_DESC="not built"
-fastproxy_command() { # sets FASTPROXY_RUN, or FASTPROXY_ERR
-  if [ -n "$FASTPROXY_CMD" ]; then
-    FASTPROXY_RUN=$FASTPROXY_CMD
-    FP_BUILD_DESC="FASTPROXY_CMD=$FASTPROXY_CMD"
-    return 0
-  fi
-  publish_fastproxy "$WORK_DIR/fastproxy" "$WORK_DIR/fastproxy-publish.log" || return 1
-  FP_BUILD_DESC="$FASTPROXY_BUILD, commit $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-}
-
-# start_proxy PROXY : sets PROXY_PID, or returns 1 with START_ERR.
-start_proxy() {
-  local proxy=$1 rc=0
-  PROXY_PID="" START_ERR=""
-  wait_port_free "$PROXY_PORT" || { START_ERR="port $PROXY_PORT still in use"; return 1; }
-  case "$proxy" in
-    nginx)
-      start_pinned "$PROXY_CORE" "$WORK_DIR/nginx-proxy.out" nginx -p "$WORK_DIR/nginx-proxy/" -e "$WORK_DIR/nginx-proxy-error.log" \
-        -c "$PROXY_CONF" -g "daemon off; pid $WORK_DIR/nginx-proxy.pid;"
-      ;;
-    haproxy)
-      start_pinned "$PROXY_CORE" "$WORK_DIR/haproxy.out" haproxy -db -f "$HAPROXY_CONF"
-      ;;
-    fastproxy)
-      if [ -z "$FASTPROXY_RUN" ] && ! fastproxy_command; then START_ERR=$FASTPROXY_ERR; return 1; fi
-      start_fastproxy "$FASTPROXY_RUN" "$PROXY_CONF" "$WORK_DIR/fastproxy.out" || { START_ERR=$FASTPROXY_ERR; return 1; }
-      PROXY_PID=$FP_PID
-      return 0
-      ;;
-  esac
-  PROXY_PID=$STARTED_PID
-  wait_http "$PROXY_PORT" "$PROXY_PID" 10 || rc=$?
-  if [ "$rc" != 0 ]; then
-    START_ERR="did not start: $(tail -3 "$WORK_DIR/$proxy"*.out "$WORK_DIR/nginx-proxy-error.log" 2>/dev/null | grep -v '^==>' | grep . | tail -1)"
-    stop_pid "$PROXY_PID"
-    return 1
-  fi
-}
 
 declare -A GAVE_UP=()   # proxies that failed in an earlier round are not retried
 for ((round = 1; round <= ROUNDS; round++)); do
