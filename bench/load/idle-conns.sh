@@ -62,7 +62,7 @@ for proxy in $PROXIES; do
     continue
   fi
   # Warm the proxy up (buffers, pools, JIT) so that "before" is its steady state with no client connected.
-  taskset -c "$CLIENT_CORE" timeout 30 wrk -t1 -c50 -d2s "http://127.0.0.1:$PROXY_PORT/100" >/dev/null 2>&1 || true
+  run_waited "$WORK_DIR/warmup.txt" taskset -c "$CLIENT_CORE" timeout 30 wrk -t1 -c50 -d2s "http://127.0.0.1:$PROXY_PORT/100" || true
   sleep 1
   wait_quiet || true
   n=$N
@@ -72,8 +72,8 @@ for proxy in $PROXIES; do
   fi
   log "$label: opening $n keep-alive connections, holding them ${HOLD}s"
   out="$WORK_DIR/idle-$proxy.txt"
-  taskset -c "$CLIENT_CORE" timeout $((HOLD + 300)) python3 "$BENCH_DIR/idle_client.py" --port "$PROXY_PORT" --pid "$PROXY_PID" \
-    -n "$n" --batch "$BATCH" --hold "$HOLD" --body 100 >"$out" 2>&1 || true
+  run_waited "$out" taskset -c "$CLIENT_CORE" timeout $((HOLD + 300)) python3 "$BENCH_DIR/idle_client.py" --port "$PROXY_PORT" \
+    --pid "$PROXY_PID" -n "$n" --batch "$BATCH" --hold "$HOLD" --body 100 || true
   get() { sed -n "s/^$1=//p" "$out"; }
   if [ -z "$(get ok)" ]; then
     ROW[$proxy]="| $label | client failed | - | - | - | - |"

@@ -79,12 +79,29 @@ start_pinned() {
 
 # stop_pid PID : stop one started process (and its children) now rather than at exit.
 stop_pid() {
-  local pid=$1 i
-  kill_tree "$pid"
+  kill_tree "$1"
+  forget_pid "$1"
+}
+
+forget_pid() {
+  local i
   for i in "${!STARTED_PIDS[@]}"; do
-    [ "${STARTED_PIDS[$i]}" = "$pid" ] && unset 'STARTED_PIDS[i]'
+    if [ "${STARTED_PIDS[$i]}" = "$1" ]; then unset 'STARTED_PIDS[i]'; fi
   done
   STARTED_PIDS=("${STARTED_PIDS[@]}")
+}
+
+# run_waited LOGFILE CMD... : run CMD in the background, tracked so the EXIT trap can kill it, and wait for it.
+# Unlike a foreground command, a wait lets INT/TERM stop the script at once. Returns CMD's exit status.
+run_waited() {
+  local logf=$1 pid rc=0
+  shift
+  "$@" >"$logf" 2>&1 </dev/null &
+  pid=$!
+  STARTED_PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  forget_pid "$pid"
+  return "$rc"
 }
 
 # Install the Debian packages behind the given commands when they are missing (needs root).
@@ -374,20 +391,20 @@ publish_fastproxy() {
   command -v dotnet >/dev/null 2>&1 || { FASTPROXY_ERR="dotnet SDK not found"; return 1; }
   [ -d "$REPO_ROOT/src/Host" ] || { FASTPROXY_ERR="$REPO_ROOT/src/Host not found"; return 1; }
   log "publishing FastProxy from $REPO_ROOT (log: $logf)"
-  if timeout 900 dotnet publish "$REPO_ROOT/src/Host" -c Release -o "$out/aot" --artifacts-path "$out/artifacts-aot" "$@" >"$logf" 2>&1 \
+  if run_waited "$logf" timeout 900 dotnet publish "$REPO_ROOT/src/Host" -c Release -o "$out/aot" --artifacts-path "$out/artifacts-aot" --disable-build-servers "$@" \
     && [ -x "$out/aot/fastproxy" ]; then
     FASTPROXY_RUN="$out/aot/fastproxy"
     FASTPROXY_BUILD="dotnet publish -c Release (Native AOT, as src/Host says)${*:+ $*}"
     return 0
   fi
   log "Native AOT publish failed; trying a framework-dependent publish"
-  if timeout 900 dotnet publish "$REPO_ROOT/src/Host" -c Release -o "$out/jit" --artifacts-path "$out/artifacts-jit" -p:PublishAot=false "$@" >>"$logf" 2>&1; then
+  if run_waited "$logf.jit" timeout 900 dotnet publish "$REPO_ROOT/src/Host" -c Release -o "$out/jit" --artifacts-path "$out/artifacts-jit" --disable-build-servers -p:PublishAot=false "$@"; then
     if [ -x "$out/jit/fastproxy" ]; then FASTPROXY_RUN="$out/jit/fastproxy"
     elif [ -f "$out/jit/fastproxy.dll" ]; then FASTPROXY_RUN="dotnet $out/jit/fastproxy.dll"
     fi
   fi
   if [ -z "$FASTPROXY_RUN" ]; then
-    FASTPROXY_ERR="dotnet publish src/Host failed ($(grep -m1 -E 'error [A-Z]+[0-9]+' "$logf" | sed 's/^ *//' | cut -c1-160))"
+    FASTPROXY_ERR="dotnet publish src/Host failed ($(cat "$logf" "$logf.jit" 2>/dev/null | grep -m1 -E 'error [A-Z]+[0-9]+' | sed 's/^ *//' | cut -c1-160))"
     return 1
   fi
   FASTPROXY_BUILD="dotnet publish -c Release -p:PublishAot=false (framework-dependent, JIT)${*:+ $*}"

@@ -64,9 +64,8 @@ proxy_label() { case "$1" in fastproxy) echo FastProxy ;; nginx) echo nginx ;; h
 run_wrk() {
   local out=$1 secs=$2 scen=$3 hdr=()
   [ "$scen" = C ] && hdr=(-H "Connection: close")
-  taskset -c "$CLIENT_CORE" timeout $((secs + 60)) \
-    wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --timeout 5s --latency "${hdr[@]}" "http://127.0.0.1:$PROXY_PORT$(scenario_path "$scen")" \
-    >"$out" 2>&1 || true
+  run_waited "$out" taskset -c "$CLIENT_CORE" timeout $((secs + 60)) \
+    wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --timeout 5s --latency "${hdr[@]}" "http://127.0.0.1:$PROXY_PORT$(scenario_path "$scen")" || true
 }
 
 # wrk latency ("412.50us", "1.23ms", "1.02s", "1.00m") -> milliseconds.
