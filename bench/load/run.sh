@@ -8,6 +8,7 @@
 #   DURATION [10]  WARMUP [3]  CONNECTIONS [50]     seconds per measured run / warm-up; wrk connections (-t1)
 #   PROXIES ["fastproxy nginx haproxy"]  SCENARIOS ["A B C"]
 #   ROUNDS [1]     rounds over all proxies (each proxy restarted per round); rows show the median round by req/s
+#                  among the rounds measured on a quiet machine (all rounds if none was)
 #   NOISY [10] RETRIES [2]  a measured run in which other processes took NOISY% or more of core 0 or core 1 is
 #                  repeated up to RETRIES times (the machine may be shared)
 #   QUIET_WAIT [30]  before each measured run, wait up to this many seconds for both cores to be idle
@@ -89,7 +90,7 @@ parse_wrk() {
 }
 
 # Results per round are keyed "SCENARIO/PROXY#ROUND"; the report keys "SCENARIO/PROXY" hold the median round.
-declare -A RES_RPS RES_P50 RES_P99 RES_CPU RES_BUSY RES_OTHER RES_ERRS RES_STATUS RES_SPREAD GC_G0 GC_G1 GC_G2 GC_ABPR GC_SRC
+declare -A RES_CLEAN RES_RPS RES_P50 RES_P99 RES_CPU RES_BUSY RES_OTHER RES_ERRS RES_STATUS RES_SPREAD GC_G0 GC_G1 GC_G2 GC_ABPR GC_SRC
 NOTES=()
 note() { NOTES+=("$*"); log "$*"; }
 
@@ -122,7 +123,7 @@ pct() { awk -v p="$1" -v w="$2" 'BEGIN {o = (w > 0) ? 100 * p / w : 0; printf "%
 # run is repeated, up to RETRIES (2) times, and the last attempt is kept, with a note.
 measure() {
   local proxy=$1 pid=$2 scen=$3 key="$3/$1#$4" out="$WORK_DIR/wrk-$1-$3-$4.txt" label c0 c1 b0 b1 w0 w1 k0 k1 j0 j1
-  local gc0="" gc1="" attempt other0 other1
+  local gc0="" gc1="" attempt other0 other1 noise best=101 keep=()
   label=$(proxy_label "$proxy")
   log "$label scenario $scen: warm-up ${WARMUP}s"
   run_wrk "$WORK_DIR/warmup.txt" "$WARMUP" "$scen"
@@ -136,7 +137,7 @@ measure() {
     c0=$(cpu_ticks "$pid") b0=$(cpu_ticks "$BACKEND_PID")
     children_ticks
     w0=$CHILD_TICKS
-    run_wrk "$out" "$DURATION" "$scen"
+    run_wrk "$out.$attempt" "$DURATION" "$scen"
     children_ticks
     w1=$CHILD_TICKS
     c1=$(cpu_ticks "$pid") b1=$(cpu_ticks "$BACKEND_PID")
@@ -151,19 +152,28 @@ measure() {
     other1=$(pct $((j1[0] - j0[0] - (b1 - b0) - (w1 - w0))) $((j1[1] - j0[1])))
     {
       echo "=== round $4, attempt $attempt: $label scenario $scen ($(scenario_label "$scen"))"
-      cat "$out"
+      cat "$out.$attempt"
       echo "--- ticks: proxy $((c1 - c0)); core $PROXY_CORE busy $((k1[0] - k0[0])) of $((k1[1] - k0[1])) (others ${other0}%);" \
         "backend $((b1 - b0)), wrk $((w1 - w0)); core $CLIENT_CORE busy $((j1[0] - j0[0])) of $((j1[1] - j0[1])) (others ${other1}%)"
       echo
     } >>"$RAW"
-    if [ "$other0" -lt "${NOISY:-10}" ] && [ "$other1" -lt "${NOISY:-10}" ]; then break; fi
+    # Keep the attempt that other processes disturbed least.
+    noise=$((other0 > other1 ? other0 : other1))
+    if [ "$noise" -lt "$best" ]; then
+      best=$noise
+      cp "$out.$attempt" "$out"
+      keep=("$c0" "$c1" "${k0[1]}" "${k1[1]}" "$other0" "$other1" "$gc0" "$gc1")
+    fi
+    if [ "$noise" -lt "${NOISY:-10}" ]; then break; fi
     if [ "$attempt" -le "${RETRIES:-2}" ]; then
       log "other processes took ${other0}% of core $PROXY_CORE and ${other1}% of core $CLIENT_CORE: measuring again in 5 s"
       sleep 5
     else
-      note "round $4, $label scenario $scen: the machine was not quiet (other processes took ${other0}% of core $PROXY_CORE and ${other1}% of core $CLIENT_CORE in every attempt); kept the last attempt"
+      note "round $4, $label scenario $scen: the machine was not quiet in any of $attempt attempts; kept the least disturbed one (others ${keep[4]}% of core $PROXY_CORE, ${keep[5]}% of core $CLIENT_CORE)"
     fi
   done
+  c0=${keep[0]} c1=${keep[1]} other0=${keep[4]} other1=${keep[5]} gc0=${keep[6]} gc1=${keep[7]}
+  RES_CLEAN[$key]=$((best < ${NOISY:-10} ? 1 : 0))
   parse_wrk "$out"
   if [ -z "$W_RPS" ] || [ -z "$W_REQS" ] || [ "$W_REQS" = 0 ]; then
     RES_STATUS[$key]="wrk produced no result"
@@ -173,7 +183,7 @@ measure() {
   RES_STATUS[$key]=ok
   RES_RPS[$key]=$W_RPS RES_P50[$key]=$W_P50 RES_P99[$key]=$W_P99 RES_ERRS[$key]=$W_ERRS
   RES_CPU[$key]=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$W_REQS" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
-  RES_BUSY[$key]=$(pct $((c1 - c0)) $((k1[1] - k0[1])))
+  RES_BUSY[$key]=$(pct $((c1 - c0)) $((keep[3] - keep[2])))
   RES_OTHER[$key]="$other0% / $other1%"
   if [ "$W_ERRS" -gt $((W_REQS / 1000)) ]; then
     note "round $4, $label scenario $scen: $W_ERRS errors (non-2xx or socket) in $W_REQS requests; see the raw log"
@@ -200,14 +210,22 @@ mark_all() { # mark_all PROXY ROUND STATUS
   for s in $SCENARIOS; do RES_STATUS["$s/$1#$2"]=$3; done
 }
 
-# aggregate : for each scenario/proxy, copy the median round (by req/s) to the report key, with the req/s spread.
+# aggregate : for each scenario/proxy, copy the median round (by req/s) to the report key, with the req/s range.
+# Only rounds measured on a quiet machine count, unless there are none.
 aggregate() {
-  local scen proxy key r sorted n mid pick
+  local scen proxy key r sorted n mid pick clean
   for scen in $SCENARIOS; do
     for proxy in $PROXIES; do
       key="$scen/$proxy"
+      # Rounds measured on a quiet machine, if any; otherwise all rounds.
+      clean=0
+      for ((r = 1; r <= ROUNDS; r++)); do
+        if [ "${RES_STATUS[$key#$r]:-}" = ok ] && [ "${RES_CLEAN[$key#$r]}" = 1 ]; then clean=$((clean + 1)); fi
+      done
       sorted=$(for ((r = 1; r <= ROUNDS; r++)); do
-        if [ "${RES_STATUS[$key#$r]:-}" = ok ]; then echo "${RES_RPS[$key#$r]} $r"; fi
+        if [ "${RES_STATUS[$key#$r]:-}" = ok ] && { [ "$clean" = 0 ] || [ "${RES_CLEAN[$key#$r]}" = 1 ]; }; then
+          echo "${RES_RPS[$key#$r]} $r"
+        fi
       done | sort -g)
       n=$(grep -c . <<<"$sorted" || true)
       if [ "$n" = 0 ]; then
@@ -217,12 +235,12 @@ aggregate() {
       mid=$(((n + 1) / 2))
       pick=$(sed -n "${mid}p" <<<"$sorted" | cut -d' ' -f2)
       RES_STATUS[$key]=ok
-      for a in RES_RPS RES_P50 RES_P99 RES_CPU RES_BUSY RES_OTHER RES_ERRS GC_G0 GC_G1 GC_G2 GC_ABPR GC_SRC; do
+      for a in RES_CLEAN RES_RPS RES_P50 RES_P99 RES_CPU RES_BUSY RES_OTHER RES_ERRS GC_G0 GC_G1 GC_G2 GC_ABPR GC_SRC; do
         declare -n arr=$a
         [ -n "${arr[$key#$pick]:-}" ] && arr[$key]=${arr[$key#$pick]}
         unset -n arr
       done
-      RES_SPREAD[$key]="$n/$ROUNDS ok, $(head -1 <<<"$sorted" | awk '{printf "%.0f", $1}')–$(tail -1 <<<"$sorted" | awk '{printf "%.0f", $1}')"
+      RES_SPREAD[$key]="$n of $ROUNDS$([ "$clean" = 0 ] && echo " (none quiet)" || echo " quiet"), $(head -1 <<<"$sorted" | awk '{printf "%.0f", $1}')–$(tail -1 <<<"$sorted" | awk '{printf "%.0f", $1}')"
     done
   done
 }
@@ -370,7 +388,7 @@ ratio() { # ratio KEY_NUM KEY_DEN
   echo "## Load benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
   spread_h="" spread_s=""
-  if [ "$ROUNDS" -gt 1 ]; then spread_h=" rounds, req/s range |" spread_s="---|"; fi
+  if [ "$ROUNDS" -gt 1 ]; then spread_h=" rounds used, req/s range |" spread_s="---|"; fi
   echo "| scenario | proxy | req/s | p50 ms | p99 ms | CPU µs/req | proxy core busy | others core $PROXY_CORE / $CLIENT_CORE | errors |$spread_h"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|$spread_s"
   for scen in $SCENARIOS; do
@@ -380,7 +398,8 @@ ratio() { # ratio KEY_NUM KEY_DEN
       [ "$ROUNDS" -gt 1 ] && spread=" ${RES_SPREAD[$key]:--} |"
       if [ "${RES_STATUS[$key]:-}" = ok ]; then
         printf '| %s | %s | %.0f | %s | %s | %s | %s%% | %s | %s |%s\n' "$(scenario_label "$scen")" "$(proxy_label "$proxy")" \
-          "${RES_RPS[$key]}" "${RES_P50[$key]}" "${RES_P99[$key]}" "${RES_CPU[$key]}" "${RES_BUSY[$key]}" "${RES_OTHER[$key]}" \
+          "${RES_RPS[$key]}" "${RES_P50[$key]}" "${RES_P99[$key]}" "${RES_CPU[$key]}" "${RES_BUSY[$key]}" \
+          "${RES_OTHER[$key]}$([ "${RES_CLEAN[$key]}" = 1 ] || echo ' (busy)')" \
           "${RES_ERRS[$key]}" "$spread"
       else
         printf '| %s | %s | %s | - | - | - | - | - | - |%s\n' "$(scenario_label "$scen")" "$(proxy_label "$proxy")" \
@@ -411,7 +430,8 @@ ratio() { # ratio KEY_NUM KEY_DEN
     echo
   fi
   echo "Setup: wrk -t1 -c$CONNECTIONS, ${WARMUP} s warm-up then ${DURATION} s measured per row, $ROUNDS round(s) (each proxy"
-  echo "restarted per round; rows show the median round by req/s). Proxy pinned to core $PROXY_CORE; wrk and the backend"
+  echo "restarted per round; rows show the median by req/s of the rounds measured on a quiet machine, or of all rounds"
+  echo "when none was). Proxy pinned to core $PROXY_CORE; wrk and the backend"
   echo "(nginx, 1 worker) pinned to core $CLIENT_CORE. CPU µs/req = proxy utime+stime during the measured run / requests."
   echo "proxy core busy = proxy CPU time / wall time. others = busy time of core $PROXY_CORE not used by the proxy / of core"
   echo "$CLIENT_CORE not used by wrk and the backend (other tenants, kernel threads; a quiet run shows a few %; runs with"
