@@ -41,7 +41,10 @@ internal sealed partial class Http1Connection
     private PipeWriter _output;
     private readonly IPEndPoint _listenEndPoint;
     private readonly RequestContext _context;
-    private readonly HttpRequestHead _head = new();
+    // The field list starts small and doubles on demand up to the parser's limit (100): 100 fields reserved per
+    // connection were 2.4 KiB of every idle keep-alive connection, for heads that mostly carry under 16 fields.
+    private readonly HttpRequestHead _head = new(InitialFieldCapacity);
+    private const int InitialFieldCapacity = 16;
 
     private ProxySnapshot? _snapshot;
     private ListenRuntime? _listen;
