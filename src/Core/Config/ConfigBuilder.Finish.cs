@@ -241,6 +241,8 @@ internal sealed partial class ConfigBuilder
                 Protocols = InnerRef(chain, x => x.ProxySslProtocols) ?? UpstreamTlsConfig.Default.Protocols,
                 SessionReuse = Inner(chain, x => x.ProxySslSessionReuse) ?? true,
             },
+            // ngx_http_access_merge_loc_conf: a level with any rule replaces the outer rules.
+            AccessRules = InnerRef(chain, x => x.AccessRules) ?? [],
             RealIp = InnerRef(chain, x => x.RealIpFrom) is { } from
                 ? new RealIpConfig
                 {
@@ -280,12 +282,15 @@ internal sealed partial class ConfigBuilder
             return null;
         }
         var result = new List<ProxyRedirectConfig>();
-        if (proxyPass is not null && location is not null && !location.IsRegex && location.Kind != LocationMatchKind.Named)
+        if (proxyPass is not null && location is not null)
         {
-            string url = $"{proxyPass.Scheme}://{proxyPass.Host}{(proxyPass.Port is int p && !proxyPass.IsNamedUpstream ? ":" + p : "")}";
+            // ngx_http_proxy_redirect "default": the proxy_pass URL as written becomes the location name; without a
+            // URI (always so in regex and named locations), "URL/" becomes "/".
+            string url = proxyPass.Url
+                ?? $"{proxyPass.Scheme}://{proxyPass.Host}{(proxyPass.Port is int p && !proxyPass.IsNamedUpstream ? ":" + p : "")}{proxyPass.Uri}";
             result.Add(proxyPass.Uri is null
                 ? new ProxyRedirectConfig(url + "/", ValueTemplate.Parse("/"))
-                : new ProxyRedirectConfig(url + proxyPass.Uri, ValueTemplate.Parse(location.Pattern)));
+                : new ProxyRedirectConfig(url, ValueTemplate.Parse(location.Pattern)));
         }
         result.AddRange(level.ProxyRedirects);
         return result;

@@ -144,6 +144,10 @@ internal sealed partial class ConfigBuilder
             case "limit_conn_dry_run":
                 s.LimitConnDryRun = Flag(d);
                 return;
+            case "allow":
+            case "deny":
+                AccessRule(d, s);
+                return;
             case "set_real_ip_from":
                 if (a[0].StartsWith("unix:", StringComparison.Ordinal))
                 {
@@ -331,7 +335,7 @@ internal sealed partial class ConfigBuilder
         }
         s.ProxyPass = new ProxyPassDraft
         {
-            Config = new ProxyPassConfig { Scheme = scheme, Host = host, Port = port, Uri = uri },
+            Config = new ProxyPassConfig { Scheme = scheme, Host = host, Port = port, Uri = uri, Url = d.Args[0] },
             Directive = d,
         };
     }
@@ -468,6 +472,26 @@ internal sealed partial class ConfigBuilder
             flag = RewriteFlag.Redirect;
         }
         s.Rewrites.Add(new RewriteConfig(a[0], replacement, flag));
+    }
+
+    /// <summary>ngx_http_access_rule: "allow|deny address | CIDR | unix: | all".</summary>
+    private void AccessRule(ConfDirective d, SettingsDraft s)
+    {
+        string value = d.Args[0];
+        if (value != "all" && value != "unix:")
+        {
+            if (!System.Text.Ascii.IsValid(value)
+                || !FastProxy.RealIp.IpCidr.TryParse(System.Text.Encoding.ASCII.GetBytes(value), out _, out bool hostBits))
+            {
+                InvalidParameter(d, value);
+                return;
+            }
+            if (hostBits)
+            {
+                Warn(d, $"low address bits of {value} are meaningless");
+            }
+        }
+        (s.AccessRules ??= []).Add(new AccessRuleConfig(d.Name == "deny", value));
     }
 
     private void ProxyRedirect(ConfDirective d, SettingsDraft s)

@@ -56,6 +56,9 @@ internal sealed class SettingsDraft
     public List<string>? ProxySslProtocols;
     public bool? ProxySslSessionReuse;
 
+    // access (allow/deny), in order
+    public List<AccessRuleConfig>? AccessRules;
+
     // realip
     public List<string>? RealIpFrom;
     public string? RealIpHeader;

@@ -289,8 +289,8 @@ internal static class DirectiveTable
 
         // Refused: ignoring these would expose what they protect or serve nothing where the operator expects an answer.
         const string Access = "access control is not enforced by FastProxy; ignoring it would expose what it protects";
-        Unsupported("allow", HSL, 1, 1, Access);
-        Unsupported("deny", HSL, 1, 1, Access);
+        Acted("allow", HSL, 1, 1, multi: true);
+        Acted("deny", HSL, 1, 1, multi: true);
         Unsupported("auth_basic", HSL, 1, 1, Access);
         Unsupported("auth_basic_user_file", HSL, 1, 1, Access);
         Unsupported("auth_request", HSL, 1, 1, Access);

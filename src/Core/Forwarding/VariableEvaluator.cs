@@ -57,7 +57,7 @@ internal static class VariableEvaluator
         return total;
     }
 
-    private static int EvaluatePart(in CompiledPart part, RequestContext context, Span<byte> destination, bool measure, int depth)
+    internal static int EvaluatePart(in CompiledPart part, RequestContext context, Span<byte> destination, bool measure, int depth)
     {
         if (part.Literal is { } literal)
         {
@@ -68,7 +68,13 @@ internal static class VariableEvaluator
             case VariableKind.ProxyAddXForwardedFor:
                 return ProxyAddXForwardedFor(context, destination, measure);
             case VariableKind.Named:
-                return part.Map is { } map && depth < MaxMapDepth ? EvaluateMap(map, context, destination, measure, depth + 1) : 0;
+                if (part.Map is { } map)
+                {
+                    return depth < MaxMapDepth ? EvaluateMap(map, context, destination, measure, depth + 1) : 0;
+                }
+                return part.Argument is { } name ? Put(context.NamedCaptureValue(name), destination, measure) : 0;
+            case VariableKind.RegexCapture:
+                return Put(context.Capture(part.Argument![0] - '0'), destination, measure);
             default:
                 Span<byte> scratch = stackalloc byte[32];
                 return Put(Value(in part, context, scratch), destination, measure);
@@ -133,7 +139,8 @@ internal static class VariableEvaluator
             case VariableKind.Args:
                 return Query(context);
             case VariableKind.IsArgs:
-                return head.QueryOffset >= 0 ? "?"u8 : default;
+                // nginx: "?" when r->args is not empty (a bare "?" in the request leaves it empty).
+                return context.Args.IsEmpty ? default : "?"u8;
             case VariableKind.Request:
             {
                 var bytes = context.HeadBytes;
@@ -162,8 +169,8 @@ internal static class VariableEvaluator
             case VariableKind.Pid:
                 return s_pid;
             default:
-                // Response-phase and logging variables ($status, $upstream_*, $request_time, $time_*) and regex
-                // captures have no value while a request is being forwarded: empty, as nginx gives "not found".
+                // Response-phase and logging variables ($status, $upstream_*, $request_time, $time_*) have no value
+                // while a request is being forwarded: empty, as nginx gives "not found".
                 return default;
         }
     }
@@ -180,11 +187,8 @@ internal static class VariableEvaluator
         return i < 0 ? default : context.GetValue(context.Head.Fields[i]);
     }
 
-    public static ReadOnlySpan<byte> Query(RequestContext context)
-    {
-        var head = context.Head;
-        return head.QueryOffset < 0 ? default : context.HeadBytes.Slice(head.QueryOffset, head.QueryLength);
-    }
+    /// <summary>$args: the request's query, or the arguments a rewrite left.</summary>
+    public static ReadOnlySpan<byte> Query(RequestContext context) => context.Args;
 
     /// <summary>$request_uri: the target as sent, from the path on (nginx's unparsed_uri; an absolute-form target loses scheme and authority).</summary>
     public static ReadOnlySpan<byte> RequestUri(RequestContext context)
@@ -276,7 +280,7 @@ internal static class VariableEvaluator
         try
         {
             int n = Evaluate(map.Source, context, source, measure: false, depth);
-            var selected = map.Select(source[..n]);
+            var selected = map.Select(source[..n], context);
             return Evaluate(selected, context, destination, measure, depth);
         }
         finally

@@ -12,7 +12,7 @@ namespace FastProxy.Http;
 /// request (its head copied into a rented buffer so offsets stay valid for the whole request, the lower-cased host
 /// and the normalised path). One instance per client connection, reset per request; nothing here becomes a string.
 /// </summary>
-internal sealed class RequestContext
+internal sealed partial class RequestContext
 {
     private byte[]? _buffer;
     private int _headLength;
@@ -65,8 +65,8 @@ internal sealed class RequestContext
     /// <summary>$host: the host from the request line or Host field, lower case, without port.</summary>
     public ReadOnlySpan<byte> Host => _buffer.AsSpan(_hostOffset, _hostLength);
 
-    /// <summary>$uri: the normalised path.</summary>
-    public ReadOnlySpan<byte> Uri => _buffer.AsSpan(_uriOffset, _uriLength);
+    /// <summary>$uri: the normalised path, or what <c>rewrite</c> made of it (RequestContext.Rewrite.cs).</summary>
+    public ReadOnlySpan<byte> Uri => _rewriteUriLength < 0 ? _buffer.AsSpan(_uriOffset, _uriLength) : _rewrite.AsSpan(0, _rewriteUriLength);
 
     public ReadOnlySpan<byte> GetName(in HttpField field) => HeadBytes.Slice(field.NameOffset, field.NameLength);
 
@@ -98,6 +98,7 @@ internal sealed class RequestContext
         _hostOffset = _hostLength = _uriOffset = _uriLength = 0;
         Location = null;
         LocationRuntime = null;
+        ResetRewrite();
     }
 
     /// <summary>Stores $host: <paramref name="host"/> without ":port", lower-cased (RFC 9110 §4.2.3: case-insensitive).</summary>
@@ -164,5 +165,8 @@ internal sealed class RequestContext
             _buffer = null;
         }
         _headLength = 0;
+        Location = null;
+        LocationRuntime = null;
+        ReturnRewriteBuffers();
     }
 }
