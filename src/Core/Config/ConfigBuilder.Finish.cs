@@ -281,18 +281,17 @@ internal sealed partial class ConfigBuilder
         {
             return null;
         }
-        var result = new List<ProxyRedirectConfig>();
+        var result = new List<ProxyRedirectConfig>(level.ProxyRedirects);
         if (proxyPass is not null && location is not null)
         {
             // ngx_http_proxy_redirect "default": the proxy_pass URL as written becomes the location name; without a
             // URI (always so in regex and named locations), "URL/" becomes "/".
             string url = proxyPass.Url
                 ?? $"{proxyPass.Scheme}://{proxyPass.Host}{(proxyPass.Port is int p && !proxyPass.IsNamedUpstream ? ":" + p : "")}{proxyPass.Uri}";
-            result.Add(proxyPass.Uri is null
+            result.Insert(level.ProxyRedirectDefaultIndex, proxyPass.Uri is null
                 ? new ProxyRedirectConfig(url + "/", ValueTemplate.Parse("/"))
                 : new ProxyRedirectConfig(url, ValueTemplate.Parse(location.Pattern)));
         }
-        result.AddRange(level.ProxyRedirects);
         return result;
     }
 

@@ -514,6 +514,7 @@ internal sealed partial class ConfigBuilder
             {
                 s.ProxyRedirects ??= [];
                 s.ProxyRedirectDefault = true;
+                s.ProxyRedirectDefaultIndex = s.ProxyRedirects.Count;
                 return;
             }
             InvalidParameter(d, a[0]);

@@ -36,6 +36,9 @@ internal sealed class SettingsDraft
     /// <summary>proxy_redirect entries; <see cref="ProxyRedirectDefault"/> marks a "default" among them.</summary>
     public List<ProxyRedirectConfig>? ProxyRedirects;
     public bool ProxyRedirectDefault;
+
+    /// <summary>Where "default" stands among the proxy_redirect entries (nginx tries them in order).</summary>
+    public int ProxyRedirectDefaultIndex;
     public bool? ProxyBuffering;
     public List<LimitReqRuleConfig>? LimitReqs;
     public int? LimitReqStatus;

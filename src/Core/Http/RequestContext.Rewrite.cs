@@ -148,7 +148,7 @@ internal sealed partial class RequestContext
         int count = Math.Min(info.NumberedGroups, MaxNumberedCaptures);
         for (int i = 0; i < count; i++)
         {
-            var group = groups[i];
+            var group = groups[info.GroupNumbers[i]];
             _captures[2 * i] = group.Success ? group.Index : -1;
             _captures[2 * i + 1] = group.Success ? group.Length : 0;
         }

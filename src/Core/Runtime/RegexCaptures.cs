@@ -17,12 +17,6 @@ internal sealed class RegexCaptures
 
     private RegexCaptures(Regex regex)
     {
-        var numbers = regex.GetGroupNumbers();
-        int numbered = 0;
-        foreach (int n in numbers)
-        {
-            numbered = Math.Max(numbered, n + 1);
-        }
         var named = new List<(byte[], int)>();
         foreach (string name in regex.GetGroupNames())
         {
@@ -31,12 +25,89 @@ internal sealed class RegexCaptures
                 named.Add((Encoding.ASCII.GetBytes(name), regex.GroupNumberFromName(name)));
             }
         }
-        NumberedGroups = numbered;
         Named = [.. named];
+        GroupNumbers = PcreOrder(regex);
+        NumberedGroups = GroupNumbers.Length;
     }
 
     /// <summary>Groups $0..$N-1 (the whole match is group 0).</summary>
     public int NumberedGroups { get; }
+
+    /// <summary>The .NET group number of PCRE's $i (index i).</summary>
+    public int[] GroupNumbers { get; }
+
+    /// <summary>
+    /// PCRE numbers every capturing group, named or not, by its opening parenthesis; .NET numbers the unnamed ones
+    /// first and the named ones after. This maps PCRE's order onto .NET's group numbers, so "$2" of
+    /// "^/(?&lt;app&gt;\w+)/(.*)" is the "(.*)" as in nginx.
+    /// </summary>
+    internal static int[] PcreOrder(Regex regex)
+    {
+        string pattern = regex.ToString();
+        var order = new List<int> { 0 };
+        int unnamed = 0;
+        for (int i = 0; i < pattern.Length; i++)
+        {
+            char c = pattern[i];
+            if (c == '\\')
+            {
+                i++;
+                continue;
+            }
+            if (c == '[')
+            {
+                // A character class: up to the first unescaped "]" that is not its first character.
+                int j = i + 1;
+                if (j < pattern.Length && pattern[j] == '^')
+                {
+                    j++;
+                }
+                if (j < pattern.Length && pattern[j] == ']')
+                {
+                    j++;
+                }
+                while (j < pattern.Length && pattern[j] != ']')
+                {
+                    j += pattern[j] == '\\' ? 2 : 1;
+                }
+                i = j;
+                continue;
+            }
+            if (c != '(')
+            {
+                continue;
+            }
+            if (i + 1 < pattern.Length && pattern[i + 1] == '*')
+            {
+                continue; // a PCRE verb such as (*UTF)
+            }
+            if (i + 1 >= pattern.Length || pattern[i + 1] != '?')
+            {
+                order.Add(++unnamed);
+                continue;
+            }
+            int start = i + 2;
+            if (start < pattern.Length && pattern[start] == 'P' && start + 1 < pattern.Length && pattern[start + 1] == '<')
+            {
+                start++;
+            }
+            if (start < pattern.Length && (pattern[start] == '\'' || (pattern[start] == '<' && start + 1 < pattern.Length
+                && pattern[start + 1] is not ('=' or '!'))))
+            {
+                char close = pattern[start] == '<' ? '>' : '\'';
+                int end = pattern.IndexOf(close, start + 1);
+                if (end > start)
+                {
+                    int number = regex.GroupNumberFromName(pattern[(start + 1)..end]);
+                    if (number >= 0)
+                    {
+                        order.Add(number);
+                    }
+                }
+            }
+        }
+        return [.. order];
+    }
 
     public (byte[] Name, int Number)[] Named { get; }
 
@@ -46,10 +117,11 @@ internal sealed class RegexCaptures
     public static RegexCaptures For(Regex regex) => s_cache.GetValue(regex, static r => new RegexCaptures(r));
 
     /// <summary>
-    /// Matches <paramref name="subject"/> (bytes, seen by the regex one char per byte as PCRE sees them). Without
-    /// <paramref name="capture"/>, or for a regex without groups (which leaves earlier captures alone, as in nginx), the
-    /// match runs on a pooled char buffer and allocates nothing. With captures, .NET gives groups only for a string:
-    /// a match that succeeded is run again on a string, which allocates the string and the Match.
+    /// Matches <paramref name="subject"/> (bytes, seen by the regex one char per byte as PCRE sees them). A match
+    /// replaces the request's numbered captures with its own groups, as in nginx (named ones are variables and stay
+    /// until redefined). The test runs on a pooled char buffer and allocates nothing; only when
+    /// <paramref name="capture"/> is set and the regex has groups is a successful match run again on a string, since
+    /// .NET gives groups only for strings (one string and one Match per capturing match).
     /// </summary>
     public static bool Match(Regex regex, ReadOnlySpan<byte> subject, RequestContext context, bool capture)
     {
@@ -69,8 +141,10 @@ internal sealed class RegexCaptures
             return matched;
         }
         var info = For(regex);
-        if (!info.HasGroups && info.Named.Length == 0)
+        if (!info.HasGroups)
         {
+            // ngx_http_regex_exec sets r->ncaptures from every match: after a regex without groups, $1..$9 are empty.
+            context.ClearCaptures();
             return true;
         }
         var match = regex.Match(Encoding.Latin1.GetString(subject));

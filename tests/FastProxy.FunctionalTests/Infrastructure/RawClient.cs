@@ -50,9 +50,16 @@ public sealed class RawClient : IAsyncDisposable
 
     public Socket Socket => _socket;
 
-    public static async Task<RawClient> ConnectAsync(IPEndPoint endPoint)
+    public static Task<RawClient> ConnectAsync(IPEndPoint endPoint) => ConnectAsync(endPoint, null);
+
+    /// <summary>Connects from <paramref name="localAddress"/> (e.g. 127.0.0.2, to be another client address on loopback).</summary>
+    public static async Task<RawClient> ConnectAsync(IPEndPoint endPoint, IPAddress? localAddress)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (localAddress is not null)
+        {
+            socket.Bind(new IPEndPoint(localAddress, 0));
+        }
         using var cts = new CancellationTokenSource(DefaultTimeout);
         await socket.ConnectAsync(endPoint, cts.Token);
         return new RawClient(socket);
