@@ -459,6 +459,11 @@ internal sealed partial class ConfigBuilder
         {
             return;
         }
+        if (a[1].Length == 0)
+        {
+            Error(d, "empty replacement");
+            return;
+        }
         var replacement = AddTemplate(d, a[1]);
         if (replacement is null)
         {

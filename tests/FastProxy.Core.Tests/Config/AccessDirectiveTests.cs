@@ -60,4 +60,11 @@ public sealed class AccessDirectiveTests
         Assert.True(result.Success);
         Assert.Contains(result.Warnings(), w => w.Message == "low address bits of 10.1.2.3/8 are meaningless");
     }
+
+    [Fact]
+    public void LoadText_RewriteEmptyReplacement_ErrorAsNginx()
+    {
+        var result = LoadHttp("server {\nlisten 127.0.0.1:18080;\nrewrite ^ \"\";\n}");
+        Assert.Equal("empty replacement", Assert.Single(result.Errors()).Message);
+    }
 }
