@@ -49,9 +49,6 @@ internal sealed class MapRuntime
         _valueUsesCaptures = captures;
     }
 
-    /// <summary>The value template selected by <paramref name="source"/>.</summary>
-    public CompiledTemplate Select(ReadOnlySpan<byte> source) => _values[_table.LookupIndex(source)];
-
     /// <summary>The value template selected by <paramref name="source"/>, with the captures of a regex entry taken.</summary>
     public CompiledTemplate Select(ReadOnlySpan<byte> source, RequestContext context)
     {
