@@ -331,4 +331,26 @@ public sealed class RewriteTests
         Assert.Equal($"http://example.com:{port}/b?x=1", relative.Header("Location"));
         Assert.Equal("other", bare.Header("Location"));
     }
+
+    [Fact]
+    public async Task Rewrite_KeepAliveConnection_NothingCarriesOverToTheNextRequest()
+    {
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await NginxConf.StartAsync($$"""
+            location ~ ^/app/(?<app>[a-z]+)/ { rewrite ^/app/[a-z]+/(.*)$ /v2/$1?from=app break; proxy_pass http://{{backend.Address}}; }
+            location / { proxy_set_header X-App "[$app$1]"; proxy_pass http://{{backend.Address}}; }
+            """);
+        await using var client = await proxy.ConnectAsync();
+
+        await client.SendAsync("GET /app/shop/cart?a=1 HTTP/1.1\r\nHost: a\r\n\r\nGET /plain?b=2 HTTP/1.1\r\nHost: a\r\n\r\n");
+        var first = await client.ReadResponseAsync();
+        var second = await client.ReadResponseAsync();
+
+        Assert.Equal((200, 200), (first.Status, second.Status));
+        Assert.True(backend.Requests.TryDequeue(out var rewritten));
+        Assert.True(backend.Requests.TryDequeue(out var plain));
+        Assert.Equal("/v2/cart?from=app&a=1", rewritten!.Target);
+        Assert.Equal("/plain?b=2", plain!.Target);
+        Assert.Equal("[]", plain.Header("X-App"));
+    }
 }
