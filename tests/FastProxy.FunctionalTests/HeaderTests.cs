@@ -210,4 +210,31 @@ public sealed class HeaderTests
         Assert.Equal("https://secure.example/y", regex.Header("Location"));
         Assert.Equal($"http://{backend.Address}/x/y", miss.Header("Location"));
     }
+
+    [Fact]
+    public async Task DecodedCrLfInUri_NeverStartsAFieldUpstreamOrDownstream()
+    {
+        // "%0D%0A" decodes into $uri; nginx writes it raw (CRLF injection). FastProxy turns it into SP in fields
+        // and escapes it again in a Location.
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await NginxConf.StartAsync($$"""
+            location /h/ { proxy_set_header X-Uri $uri; add_header X-Uri $uri; proxy_pass http://{{backend.Address}}; }
+            location /r/ { return 302 "http://$host$uri"; }
+            location /w/ { rewrite ^ http://example.org$uri redirect; }
+            """);
+
+        var proxied = await proxy.SendAsync("GET /h/a%0D%0AX-Evil:%201 HTTP/1.1\r\nHost: a\r\n\r\n");
+        var returned = await proxy.SendAsync("GET /r/a%0D%0AX-Evil:%201 HTTP/1.1\r\nHost: a\r\n\r\n");
+        var rewritten = await proxy.SendAsync("GET /w/a%0D%0AX-Evil:%201 HTTP/1.1\r\nHost: a\r\n\r\n");
+
+        Assert.True(backend.Requests.TryDequeue(out var upstream));
+        Assert.Null(upstream!.Header("X-Evil"));
+        Assert.Equal("/h/a  X-Evil: 1", upstream.Header("X-Uri"));
+        Assert.Null(proxied.Header("X-Evil"));
+        Assert.Equal("/h/a  X-Evil: 1", proxied.Header("X-Uri"));
+        Assert.Null(returned.Header("X-Evil"));
+        Assert.Equal("http://a/r/a%0D%0AX-Evil: 1", returned.Header("Location"));
+        Assert.Null(rewritten.Header("X-Evil"));
+        Assert.Equal("http://example.org/w/a%0D%0AX-Evil: 1", rewritten.Header("Location"));
+    }
 }

@@ -53,7 +53,7 @@ internal static class RequestHeadWriter
             }
             writer.Write(header.Name);
             writer.Write(": "u8);
-            VariableEvaluator.Write(header.Value, context, length, ref writer);
+            VariableEvaluator.WriteFieldValue(header.Value, context, length, ref writer);
             writer.WriteCrlf();
         }
 

@@ -124,7 +124,7 @@ internal static class ResponseHeadWriter
             }
             writer.Write(header.Name);
             writer.Write(": "u8);
-            VariableEvaluator.Write(header.Value, context, length, ref writer);
+            VariableEvaluator.WriteFieldValue(header.Value, context, length, ref writer);
             writer.WriteCrlf();
         }
     }

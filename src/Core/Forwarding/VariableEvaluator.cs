@@ -43,6 +43,36 @@ internal static class VariableEvaluator
         writer.Advance(written);
     }
 
+    /// <summary>
+    /// Writes a value into a header field. $uri is decoded, so "%0D%0A" in a path (or a capture of it) would end the
+    /// field and start another one the client chose; CR, LF and NUL therefore become SP, as RFC 9110 §5.5 allows a
+    /// recipient to do (nginx writes them as they are: the well-known CRLF injection of "$uri" in headers).
+    /// </summary>
+    public static void WriteFieldValue(CompiledTemplate template, RequestContext context, int length, ref BufferWriter writer)
+    {
+        if (template.Literal is { } literal)
+        {
+            writer.Write(literal);
+            return;
+        }
+        var span = writer.GetSpan(length);
+        int written = Evaluate(template, context, span, measure: false, depth: 0);
+        var value = span[..written];
+        int bad = value.IndexOfAny((byte)'\r', (byte)'\n', (byte)0);
+        if (bad >= 0)
+        {
+            value = value[bad..];
+            for (int i = 0; i < value.Length; i++)
+            {
+                if (value[i] is (byte)'\r' or (byte)'\n' or 0)
+                {
+                    value[i] = (byte)' ';
+                }
+            }
+        }
+        writer.Advance(written);
+    }
+
     private static int Evaluate(CompiledTemplate template, RequestContext context, Span<byte> destination, bool measure, int depth)
     {
         if (template.Literal is { } literal)

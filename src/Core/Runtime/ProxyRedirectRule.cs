@@ -193,7 +193,7 @@ internal static class AbsoluteRedirect
     {
         if (value.IsEmpty || value[0] != (byte)'/')
         {
-            writer.Write(value);
+            WriteEscapingControls(ref writer, value);
             return;
         }
         var scheme = RequestContext.Scheme;
@@ -220,7 +220,30 @@ internal static class AbsoluteRedirect
             writer.Write((byte)':');
             writer.Write(port);
         }
-        writer.Write(value);
+        WriteEscapingControls(ref writer, value);
+    }
+
+    /// <summary>
+    /// A Location built from $uri or captures may hold decoded control bytes ("%0D%0A" in the path): they are written
+    /// escaped again, so no client can add a field to the response (nginx writes them raw).
+    /// </summary>
+    private static void WriteEscapingControls(ref BufferWriter writer, ReadOnlySpan<byte> value)
+    {
+        while (true)
+        {
+            int bad = value.IndexOfAnyInRange((byte)0, (byte)0x1F);
+            if (bad < 0)
+            {
+                writer.Write(value);
+                return;
+            }
+            writer.Write(value[..bad]);
+            byte b = value[bad];
+            writer.Write((byte)'%');
+            writer.Write((byte)"0123456789ABCDEF"[b >> 4]);
+            writer.Write((byte)"0123456789ABCDEF"[b & 15]);
+            value = value[(bad + 1)..];
+        }
     }
 
     /// <summary>"Location: " + the value (made absolute) + CRLF.</summary>
