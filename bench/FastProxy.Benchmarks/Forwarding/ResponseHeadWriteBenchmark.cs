@@ -14,8 +14,9 @@ namespace FastProxy.Benchmarks.Forwarding;
 
 /// <summary>
 /// The per-response head work: <see cref="Plain"/> is a typical backend head relayed to the client (hidden fields,
-/// hop-by-hop, Server/Date); <see cref="WithLocation"/> adds a Location that the default proxy_redirect rewrites and
-/// makes absolute. Target: 0 B allocated.
+/// hop-by-hop, Server/Date) in a location with nginx's default proxy_redirect; <see cref="PlainRedirectOff"/> the same
+/// with <c>proxy_redirect off</c> (what the per-field Location/Refresh check costs); <see cref="WithLocation"/> adds a
+/// Location that the default proxy_redirect rewrites and makes absolute. Target: 0 B allocated.
 /// </summary>
 [MemoryDiagnoser]
 public class ResponseHeadWriteBenchmark
@@ -35,13 +36,16 @@ public class ResponseHeadWriteBenchmark
     private readonly DateHeader _date = new(TimeProvider.System);
     private RequestContext _context = null!;
     private LocationRuntime _runtime = null!;
+    private LocationRuntime _runtimeOff = null!;
 
     [GlobalSetup]
     public void Setup()
     {
         var listen = IPEndPoint.Parse("127.0.0.1:18080");
         var config = new ProxyConfigBuilder()
-            .Server(s => s.Listen(listen).ServerName("api.example.com").Location("/api/", l => l.ProxyPass("http://127.0.0.1:18081/v1/")))
+            .Server(s => s.Listen(listen).ServerName("api.example.com")
+                .Location("/api/", l => l.ProxyPass("http://127.0.0.1:18081/v1/"))
+                .Location("/off/", l => l.ProxyPass("http://127.0.0.1:18081/v1/").ProxyRedirect(null)))
             .Build();
         using var heartbeat = new Heartbeat(TimeProvider.System, TimeSpan.FromSeconds(1));
         var errors = new List<string>();
@@ -60,6 +64,7 @@ public class ResponseHeadWriteBenchmark
         _runtime = snapshot.GetLocation(location!.Settings);
         _context.Location = location;
         _context.LocationRuntime = _runtime;
+        _runtimeOff = snapshot.GetLocation(snapshot.Routes.FindLocation(server, "/off/x"u8)!.Settings);
         Http1Parser.ParseResponseHead(new ReadOnlySequence<byte>(s_plain), _plain, Http1ParserOptions.Default, out _, out _);
         Http1Parser.ParseResponseHead(new ReadOnlySequence<byte>(s_location), _redirect, Http1ParserOptions.Default, out _, out _);
     }
@@ -68,13 +73,16 @@ public class ResponseHeadWriteBenchmark
     public int Plain() => Write(_plain);
 
     [Benchmark]
+    public int PlainRedirectOff() => Write(_plain, _runtimeOff);
+
+    [Benchmark]
     public int WithLocation() => Write(_redirect);
 
-    private int Write(HttpResponseHead response)
+    private int Write(HttpResponseHead response, LocationRuntime? runtime = null)
     {
         _sink.Reset();
         var writer = new BufferWriter(_sink);
-        ResponseHeadWriter.Write(ref writer, response, _runtime, _date, _context, dropTransferEncoding: false, ClientConnectionMode.KeepAlive);
+        ResponseHeadWriter.Write(ref writer, response, runtime ?? _runtime, _date, _context, dropTransferEncoding: false, ClientConnectionMode.KeepAlive);
         writer.Commit();
         return _sink.Written;
     }
