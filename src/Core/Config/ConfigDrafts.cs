@@ -46,6 +46,8 @@ internal sealed class SettingsDraft
     public List<LimitConnRuleConfig>? LimitConns;
     public int? LimitConnStatus;
     public bool? LimitConnDryRun;
+    public string? LimitReqLogLevel;
+    public string? LimitConnLogLevel;
     public List<(AccessLogConfig Log, ConfDirective Directive)>? AccessLogs;
 
     // proxy_ssl_*
@@ -56,6 +58,7 @@ internal sealed class SettingsDraft
     public int? ProxySslVerifyDepth;
     public string? ProxySslCertificate;
     public string? ProxySslCertificateKey;
+    public string? ProxySslPasswordFile;
     public List<string>? ProxySslProtocols;
     public bool? ProxySslSessionReuse;
 

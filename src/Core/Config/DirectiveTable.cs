@@ -153,7 +153,8 @@ internal static class DirectiveTable
         Acted("proxy_ssl_certificate_key", HSL, 1, 1);
         Acted("proxy_ssl_protocols", HSL, 1, Many);
         Acted("proxy_ssl_session_reuse", HSL, 1, 1);
-        foreach (var name in new[] { "proxy_ssl_ciphers", "proxy_ssl_password_file", "proxy_ssl_crl", "proxy_ssl_conf_command" })
+        Acted("proxy_ssl_password_file", HSL, 1, 1);
+        foreach (var name in new[] { "proxy_ssl_ciphers", "proxy_ssl_crl", "proxy_ssl_conf_command" })
         {
             Warned(name, HSL, 1, 2);
         }
@@ -191,12 +192,12 @@ internal static class DirectiveTable
         Acted("limit_req", HSL, 1, 3, multi: true);
         Acted("limit_req_status", HSL, 1, 1);
         Acted("limit_req_dry_run", HSL, 1, 1);
-        Warned("limit_req_log_level", HSL, 1, 1);
+        Acted("limit_req_log_level", HSL, 1, 1);
         Acted("limit_conn_zone", H, 2, 2, multi: true);
         Acted("limit_conn", HSL, 2, 2, multi: true);
         Acted("limit_conn_status", HSL, 1, 1);
         Acted("limit_conn_dry_run", HSL, 1, 1);
-        Warned("limit_conn_log_level", HSL, 1, 1);
+        Acted("limit_conn_log_level", HSL, 1, 1);
 
         // Real IP.
         Acted("set_real_ip_from", HSL, 1, 1, multi: true);

@@ -5,6 +5,7 @@ using FastProxy.Config;
 using FastProxy.Http;
 using FastProxy.Http1;
 using FastProxy.Infrastructure;
+using FastProxy.RateLimiting;
 using FastProxy.Runtime;
 
 namespace FastProxy.Forwarding;
@@ -151,9 +152,9 @@ internal static class VariableEvaluator
             case VariableKind.ProxyPort:
                 return context.LocationRuntime?.ProxyPort ?? default;
             case VariableKind.Scheme:
-                return RequestContext.Scheme;
+                return context.ConnectionScheme;
             case VariableKind.Https:
-                return default; // "on" for TLS connections, once TLS lands
+                return context.IsHttps ? "on"u8 : default; // nginx: "on" on an SSL connection, else empty
             case VariableKind.ServerName:
                 return context.Server.ServerNameBytes;
             case VariableKind.ServerPort:
@@ -198,6 +199,14 @@ internal static class VariableEvaluator
                 return s_hostname;
             case VariableKind.Pid:
                 return s_pid;
+            case VariableKind.LimitReqStatus:
+                return LimitStatusText.Of(context.LimitReqStatus);
+            case VariableKind.LimitConnStatus:
+                return LimitStatusText.Of(context.LimitConnStatus);
+            case VariableKind.RealIpRemoteAddr:
+                return context.PeerAddr;
+            case VariableKind.RealIpRemotePort:
+                return context.PeerPort;
             default:
                 // Response-phase and logging variables ($status, $upstream_*, $request_time, $time_*) have no value
                 // while a request is being forwarded: empty, as nginx gives "not found".

@@ -36,8 +36,9 @@ internal sealed partial class Http1Connection
 {
     private readonly ServerServices _services;
     private readonly SocketConnection _transport;
-    private readonly PipeReader _input;
-    private readonly PipeWriter _output;
+    // Not readonly: a TLS connection switches them to its plaintext pipes after the handshake (Http1Connection.Tls.cs).
+    private PipeReader _input;
+    private PipeWriter _output;
     private readonly IPEndPoint _listenEndPoint;
     private readonly RequestContext _context;
     private readonly HttpRequestHead _head = new();
@@ -78,6 +79,10 @@ internal sealed partial class Http1Connection
         try
         {
             _transport.Start();
+            if (_tlsContext is not null && !await AuthenticateTlsAsync())
+            {
+                return;
+            }
             if (!RefreshSnapshot())
             {
                 return;
@@ -118,6 +123,10 @@ internal sealed partial class Http1Connection
         finally
         {
             _context.EndRequest();
+            if (_tls is not null)
+            {
+                await _tls.CloseAsync(TimeSpan.FromSeconds(5));
+            }
             await _transport.CloseAsync(TimeSpan.FromSeconds(5), _linger && !_stopping ? _services.LingerTimeout : TimeSpan.Zero);
             _services.Connections.Remove(this);
         }
@@ -190,6 +199,7 @@ internal sealed partial class Http1Connection
     public void Abort()
     {
         _stopping = true;
+        CancelLimitDelay();
         _transport.Abort();
         Volatile.Read(ref _upstream)?.Transport.Abort();
     }
@@ -347,13 +357,25 @@ internal sealed partial class Http1Connection
         // in the location.
         var serverRuntime = snapshot.GetLocation(server.Config.Settings);
         _context.LocationRuntime = serverRuntime;
+        if (serverRuntime.Limits is { } serverLimits)
+        {
+            ApplyRealIp(serverLimits); // nginx's post-read phase: realip with the server's settings
+        }
         var phase = RunPhases(snapshot, server, serverRuntime, bodyKind, contentLength, out var location, out var runtime, out int phaseStatus);
         if (phase != PhaseOutcome.Continue)
         {
             return await AnswerPhaseAsync(phase, phaseStatus, runtime, keepAlive, bodyKind, contentLength);
         }
-        // nginx's access phase: allow/deny on the client address. The realip module (when it replaces the address)
-        // does so in RequestContext before this point, so the rules see the same address as $remote_addr.
+        // nginx's preaccess phase (realip, limit_req, limit_conn): a null check when the location has none.
+        if (runtime.Limits is { } limits)
+        {
+            int limited = await ApplyLimitsAsync(limits, runtime, bodyKind, contentLength, keepAlive);
+            if (limited != 0)
+            {
+                return limited > 0;
+            }
+        }
+        // nginx's access phase: allow/deny on the client address, after realip replaced it ($binary_remote_addr).
         if (runtime.Access is { } access && access.Denies(_context.BinaryRemoteAddr))
         {
             if (_services.Logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Error))
@@ -367,7 +389,7 @@ internal sealed partial class Http1Connection
             // No proxy_pass and no return: nginx would look for a file under root; FastProxy serves no files.
             return await RespondAsync(404, keepAlive, bodyKind, contentLength);
         }
-        if (runtime.IsHttpsUpstream)
+        if (runtime.IsHttpsUpstream && runtime.UpstreamTls is null)
         {
             Log.HttpsUpstreamUnsupported(_services.Logger, runtime.Settings.ProxyPass!.Host);
             return await RespondAsync(502, keepAlive, bodyKind, contentLength);
@@ -511,7 +533,9 @@ internal sealed partial class Http1Connection
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> FlushClientAsync()
     {
-        SetClientTimeout(ClientTimeout.Send, _services.Heartbeat.DeadlineAfter(_services.ClientSendTimeout));
+        // send_timeout of the location (the listen address's default server before routing).
+        var sendTimeout = _context.LocationRuntime?.Settings.SendTimeout ?? _listen?.DefaultServer.Settings.SendTimeout ?? TimeSpan.FromSeconds(60);
+        SetClientTimeout(ClientTimeout.Send, _services.Heartbeat.DeadlineAfter(sendTimeout));
         var result = await _output.FlushAsync();
         bool fired = ClearClientTimeout();
         return !fired && !result.IsCompleted && !result.IsCanceled;

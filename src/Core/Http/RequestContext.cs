@@ -1,9 +1,11 @@
 using System.Buffers;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Text;
 using FastProxy.Http1;
 using FastProxy.Routing;
 using FastProxy.Runtime;
+using FastProxy.Transport;
 
 namespace FastProxy.Http;
 
@@ -15,6 +17,7 @@ namespace FastProxy.Http;
 internal sealed partial class RequestContext
 {
     private byte[]? _buffer;
+    private IMemoryOwner<byte>? _block;
     private int _headLength;
     private int _hostOffset;
     private int _hostLength;
@@ -24,9 +27,10 @@ internal sealed partial class RequestContext
     public RequestContext(IPEndPoint? remote, IPEndPoint? local, long connectionSerial)
     {
         var remoteAddress = Normalize(remote?.Address ?? IPAddress.None);
-        RemoteAddr = Encoding.ASCII.GetBytes(remoteAddress.ToString());
-        BinaryRemoteAddr = remoteAddress.GetAddressBytes();
-        RemotePort = Encoding.ASCII.GetBytes((remote?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        PeerAddr = Encoding.ASCII.GetBytes(remoteAddress.ToString());
+        PeerBinaryAddr = remoteAddress.GetAddressBytes();
+        PeerPort = Encoding.ASCII.GetBytes((remote?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Peer = remote is null ? default : RealIp.ClientAddress.FromIPAddress(remote.Address, remote.Port);
         var localAddress = Normalize(local?.Address ?? IPAddress.None);
         ServerAddr = Encoding.ASCII.GetBytes(localAddress.ToString());
         ServerPort = Encoding.ASCII.GetBytes((local?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -36,13 +40,19 @@ internal sealed partial class RequestContext
     // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; nginx shows them as a.b.c.d.
     private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
-    /// <summary>$remote_addr as text.</summary>
-    public byte[] RemoteAddr { get; }
+    /// <summary>$remote_addr as text: the peer's address, or the client's when realip replaced it for this request.</summary>
+    public ReadOnlySpan<byte> RemoteAddr => _realIpSet ? _realAddr.AsSpan(0, _realAddrLength) : PeerAddr;
 
-    /// <summary>$binary_remote_addr: 4 bytes for IPv4, 16 for IPv6.</summary>
-    public byte[] BinaryRemoteAddr { get; }
+    /// <summary>$binary_remote_addr: 4 bytes for IPv4, 16 for IPv6 (of the realip client when set).</summary>
+    public ReadOnlySpan<byte> BinaryRemoteAddr => _realIpSet ? _realBinary.AsSpan(0, _realBinaryLength) : PeerBinaryAddr;
 
-    public byte[] RemotePort { get; }
+    /// <summary>$remote_port (of the realip client when set: empty unless its header gave a port, as in nginx).</summary>
+    public ReadOnlySpan<byte> RemotePort => _realIpSet ? _realPort.AsSpan(0, _realPortLength) : PeerPort;
+
+    /// <summary>The connection's peer, whatever realip says: $realip_remote_addr, $realip_remote_port.</summary>
+    public byte[] PeerAddr { get; }
+    public byte[] PeerBinaryAddr { get; }
+    public byte[] PeerPort { get; }
     public byte[] ServerAddr { get; }
     public byte[] ServerPort { get; }
     public long ConnectionSerial { get; }
@@ -50,7 +60,14 @@ internal sealed partial class RequestContext
     /// <summary>$connection_requests: requests served on this connection, this one included.</summary>
     public int ConnectionRequests { get; set; }
 
+    /// <summary>"http", the scheme of a plain connection; $scheme uses <see cref="ConnectionScheme"/>.</summary>
     public static ReadOnlySpan<byte> Scheme => "http"u8;
+
+    /// <summary>The connection came through TLS termination ($https "on", $scheme "https").</summary>
+    public bool IsHttps { get; set; }
+
+    /// <summary>$scheme: "https" on a TLS connection, else "http".</summary>
+    public ReadOnlySpan<byte> ConnectionScheme => IsHttps ? "https"u8 : "http"u8;
 
     public HttpRequestHead Head { get; private set; } = null!;
 
@@ -79,6 +96,7 @@ internal sealed partial class RequestContext
     /// <summary>
     /// Starts a request: copies the head into a rented buffer big enough for the head, the host and the normalised
     /// path (both at most as long as what they are derived from). Rented per request, so an idle connection holds none.
+    /// The block pool's blocks are 16 KiB: every head up to 8 KiB; larger ones use ArrayPool.
     /// </summary>
     public void BeginRequest(HttpRequestHead head)
     {
@@ -87,11 +105,20 @@ internal sealed partial class RequestContext
         int needed = raw.Length * 2 + 64;
         if (_buffer is null || _buffer.Length < needed)
         {
-            if (_buffer is not null)
+            ReturnBuffer();
+            if (needed <= PinnedBlockMemoryPool.Shared.MaxBufferSize)
             {
-                ArrayPool<byte>.Shared.Return(_buffer);
+                // Almost every head: a block of the pipes' own pool. ArrayPool.Shared would not do here: its caches
+                // hold a few arrays per core, so with hundreds of requests in flight most rentals allocated anew
+                // (measured: ~1.5 KB per request at 200 connections).
+                _block = PinnedBlockMemoryPool.Shared.Rent();
+                MemoryMarshal.TryGetArray<byte>(_block.Memory, out var segment);
+                _buffer = segment.Array!;
             }
-            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(needed, 4096));
+            else
+            {
+                _buffer = ArrayPool<byte>.Shared.Rent(needed);
+            }
         }
         raw.CopyTo(_buffer);
         _headLength = raw.Length;
@@ -99,6 +126,7 @@ internal sealed partial class RequestContext
         Location = null;
         LocationRuntime = null;
         ResetRewrite();
+        BeginLimits();
     }
 
     /// <summary>Stores $host: <paramref name="host"/> without ":port", lower-cased (RFC 9110 §4.2.3: case-insensitive).</summary>
@@ -159,14 +187,25 @@ internal sealed partial class RequestContext
     /// <summary>Releases the per-request buffer.</summary>
     public void EndRequest()
     {
-        if (_buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-        }
+        EndLimits();
+        ReturnBuffer();
         _headLength = 0;
         Location = null;
         LocationRuntime = null;
         ReturnRewriteBuffers();
+    }
+
+    private void ReturnBuffer()
+    {
+        if (_block is not null)
+        {
+            _block.Dispose();
+            _block = null;
+        }
+        else if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
+        _buffer = null;
     }
 }

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using FastProxy.Http1;
 using FastProxy.Infrastructure;
 using FastProxy.LoadBalancing;
+using FastProxy.Tls;
 using FastProxy.Transport;
 
 namespace FastProxy.Upstreams;
@@ -16,19 +17,34 @@ internal sealed class UpstreamConnection
     private long _deadline = Deadline.None;
     private int _timedOut;
 
-    public UpstreamConnection(Socket socket, UpstreamPool pool, DestinationState destination, PipeScheduler scheduler)
+    public UpstreamConnection(Socket socket, UpstreamPool pool, DestinationState destination, PipeScheduler scheduler, SocketArgsPool? argsPool = null)
     {
-        Transport = new SocketConnection(socket, scheduler);
+        Transport = new SocketConnection(socket, scheduler, argsPool);
         Pool = pool;
         Destination = destination;
+        Input = Transport.Input;
+        Output = Transport.Output;
     }
 
     public SocketConnection Transport { get; }
     public UpstreamPool Pool { get; }
     public DestinationState Destination { get; }
 
-    public PipeReader Input => Transport.Input;
-    public PipeWriter Output => Transport.Output;
+    /// <summary>The socket's pipes, or the plaintext pipes of <see cref="Tls"/> for an HTTPS upstream.</summary>
+    public PipeReader Input { get; private set; }
+    public PipeWriter Output { get; private set; }
+
+    /// <summary>The TLS layer of a <c>proxy_pass https://</c> connection; null for plain HTTP.</summary>
+    public TlsConnection? Tls { get; private set; }
+
+    /// <summary>After a successful upstream handshake: requests and responses go through TLS from now on.</summary>
+    public void AttachTls(TlsConnection tls)
+    {
+        tls.Start();
+        Tls = tls;
+        Input = tls.Input;
+        Output = tls.Output;
+    }
 
     public HttpResponseHead ResponseHead { get; } = new();
 
@@ -45,6 +61,9 @@ internal sealed class UpstreamConnection
     public bool TimedOut => Volatile.Read(ref _timedOut) != 0;
 
     public void SetDeadline(long deadline) => Volatile.Write(ref _deadline, deadline);
+
+    /// <summary>After a send timeout that turned out to be an early answer: its buffered bytes are still read.</summary>
+    public void ForgetTimeout() => Volatile.Write(ref _timedOut, 0);
 
     /// <summary>Clears the deadline; true when it had fired (the connection is then aborted).</summary>
     public bool ClearDeadline() => Deadline.Clear(ref _deadline);
@@ -65,7 +84,7 @@ internal sealed class UpstreamConnection
     /// </summary>
     public bool IsReusable()
     {
-        if (Transport.ReceivedFin || Transport.IsAborted)
+        if (Transport.ReceivedFin || Transport.IsAborted || (Tls is { InputEnded: true }))
         {
             return false;
         }
@@ -79,12 +98,32 @@ internal sealed class UpstreamConnection
     }
 
     /// <summary>Closes it gracefully (FIN after anything buffered) without waiting.</summary>
-    public void Close() => _ = Transport.CloseAsync(TimeSpan.FromSeconds(1), TimeSpan.Zero).AsTask();
+    public void Close()
+    {
+        if (Tls is null)
+        {
+            _ = Transport.CloseAsync(TimeSpan.FromSeconds(1), TimeSpan.Zero).AsTask();
+            return;
+        }
+        _ = CloseTlsAsync(TimeSpan.FromSeconds(1));
+    }
 
     /// <summary>Throws it away at once (a broken or untrusted connection).</summary>
     public void Discard()
     {
         Transport.Abort();
-        _ = Transport.CloseAsync(TimeSpan.Zero, TimeSpan.Zero).AsTask();
+        if (Tls is null)
+        {
+            _ = Transport.CloseAsync(TimeSpan.Zero, TimeSpan.Zero).AsTask();
+            return;
+        }
+        _ = CloseTlsAsync(TimeSpan.Zero);
+    }
+
+    /// <summary>close_notify (unless aborted), then the transport's close; per connection, never per request.</summary>
+    private async Task CloseTlsAsync(TimeSpan flushTimeout)
+    {
+        await Tls!.CloseAsync(flushTimeout);
+        await Transport.CloseAsync(flushTimeout, TimeSpan.Zero);
     }
 }

@@ -50,16 +50,19 @@ public sealed class RawClient : IAsyncDisposable
 
     public Socket Socket => _socket;
 
-    public static Task<RawClient> ConnectAsync(IPEndPoint endPoint) => ConnectAsync(endPoint, null);
-
-    /// <summary>Connects from <paramref name="localAddress"/> (e.g. 127.0.0.2, to be another client address on loopback).</summary>
-    public static async Task<RawClient> ConnectAsync(IPEndPoint endPoint, IPAddress? localAddress)
+    public static async Task<RawClient> ConnectAsync(IPEndPoint endPoint)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        if (localAddress is not null)
-        {
-            socket.Bind(new IPEndPoint(localAddress, 0));
-        }
+        using var cts = new CancellationTokenSource(DefaultTimeout);
+        await socket.ConnectAsync(endPoint, cts.Token);
+        return new RawClient(socket);
+    }
+
+    /// <summary>Connects from <paramref name="source"/> (any of 127/8 on Linux: several client addresses on one host).</summary>
+    public static async Task<RawClient> ConnectAsync(IPEndPoint endPoint, IPAddress source)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        socket.Bind(new IPEndPoint(source, 0));
         using var cts = new CancellationTokenSource(DefaultTimeout);
         await socket.ConnectAsync(endPoint, cts.Token);
         return new RawClient(socket);
