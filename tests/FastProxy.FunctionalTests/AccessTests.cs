@@ -114,4 +114,26 @@ public sealed class AccessTests
         Assert.Equal(403, (await GetAsync(proxy, "/net", loopback)).Status);
         Assert.Equal(403, (await GetAsync(proxy, "/deny", loopback)).Status);
     }
+
+    [Fact]
+    public async Task AllowDeny_AfterRealIp_RulesSeeTheRealClientAddress()
+    {
+        // nginx runs realip (preaccess) before access: the rules see the address a trusted peer named.
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await NginxConf.StartAsync($$"""
+            set_real_ip_from 127.0.0.1;
+            real_ip_header X-Real-IP;
+            location / { deny 203.0.113.7; allow all; proxy_pass http://{{backend.Address}}; }
+            """);
+
+        var named = await proxy.SendAsync("GET / HTTP/1.1\r\nHost: a\r\nX-Real-IP: 203.0.113.7\r\n\r\n");
+        var other = await proxy.SendAsync("GET / HTTP/1.1\r\nHost: a\r\nX-Real-IP: 203.0.113.8\r\n\r\n");
+        await using var untrusted = await RawClient.ConnectAsync(proxy.EndPoint, Client2);
+        await untrusted.SendAsync("GET / HTTP/1.1\r\nHost: a\r\nX-Real-IP: 203.0.113.7\r\n\r\n");
+        var fromUntrustedPeer = await untrusted.ReadResponseAsync();
+
+        Assert.Equal(403, named.Status);
+        Assert.Equal(200, other.Status);
+        Assert.Equal(200, fromUntrustedPeer.Status);
+    }
 }
