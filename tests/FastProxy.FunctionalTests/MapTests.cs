@@ -47,4 +47,17 @@ public sealed class MapTests
         Assert.Equal("paid-Gold", first!.Header("X-Tier"));
         Assert.Equal("close", first.Header("Connection"));
     }
+
+    [Fact]
+    public async Task Map_RegexValueCaptures_DoNotLeakIntoTheRestOfTheTemplate()
+    {
+        // nginx answers 500 here (its length and copy passes disagree once the map replaced the captures); FastProxy
+        // gives the map's captures to the map's value only.
+        await using var proxy = await NginxConf.StartAsync("location ~ ^/(x)/ { return 200 \"$1 $m $1\"; }",
+            http: "map $uri $m { ~^/x/(?<y>.*)$ v-$1-$y; }");
+
+        var response = await proxy.SendAsync("GET /x/rest HTTP/1.1\r\nHost: a\r\n\r\n");
+
+        Assert.Equal("x v-rest-rest x", response.BodyText);
+    }
 }

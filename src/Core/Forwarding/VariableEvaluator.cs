@@ -319,8 +319,18 @@ internal static class VariableEvaluator
         try
         {
             int n = Evaluate(map.Source, context, source, measure: false, depth);
-            var selected = map.Select(source[..n], context);
-            return Evaluate(selected, context, destination, measure, depth);
+            var selected = map.Select(source[..n], context, out bool scoped);
+            try
+            {
+                return Evaluate(selected, context, destination, measure, depth);
+            }
+            finally
+            {
+                if (scoped)
+                {
+                    context.EndMapCaptures();
+                }
+            }
         }
         finally
         {

@@ -33,6 +33,13 @@ internal sealed partial class RequestContext
 
     private int _quotedUri = -1;
 
+    // While a map's value is evaluated, the captures of the map's regex key (see BeginMapCaptures).
+    private byte[]? _mapSubject;
+    private readonly int[] _mapCaptures = new int[MaxNumberedCaptures * 2];
+    private int _mapCaptureCount;
+    private RegexCaptures? _mapInfo;
+    private int _mapScope;
+
     private struct NamedCapture
     {
         public byte[] Name;
@@ -107,6 +114,14 @@ internal sealed partial class RequestContext
     /// <summary>$N: the Nth group of the last matching regex (empty when it did not take part or does not exist).</summary>
     public ReadOnlySpan<byte> Capture(int n)
     {
+        if (_mapScope > 0)
+        {
+            if ((uint)n >= (uint)_mapCaptureCount || _mapCaptures[2 * n] < 0)
+            {
+                return default;
+            }
+            return _mapSubject.AsSpan(_mapCaptures[2 * n], _mapCaptures[2 * n + 1]);
+        }
         if ((uint)n >= (uint)_captureCount)
         {
             return default;
@@ -118,6 +133,17 @@ internal sealed partial class RequestContext
     /// <summary>A named capture ($name from (?&lt;name&gt;...)), empty when no regex has defined it yet.</summary>
     public ReadOnlySpan<byte> NamedCaptureValue(ReadOnlySpan<byte> name)
     {
+        if (_mapScope > 0)
+        {
+            foreach (var (groupName, number) in _mapInfo!.Named)
+            {
+                if (groupName.AsSpan().SequenceEqual(name))
+                {
+                    int index = Array.IndexOf(_mapInfo.GroupNumbers, number);
+                    return index < 0 ? default : Capture(index);
+                }
+            }
+        }
         var named = _named;
         for (int i = 0; i < _namedCount; i++)
         {
@@ -160,6 +186,37 @@ internal sealed partial class RequestContext
         }
     }
 
+    /// <summary>
+    /// A map's regex key matched and its value reads captures: until <see cref="EndMapCaptures"/> the value sees the
+    /// key's groups. They do not outlive the value (nginx leaves them in the request, but it evaluates a map once per
+    /// request while FastProxy measures and then writes: both passes must see the same captures).
+    /// </summary>
+    public void BeginMapCaptures(Match match, ReadOnlySpan<byte> subject, RegexCaptures info)
+    {
+        if (_mapSubject is null || _mapSubject.Length < subject.Length)
+        {
+            if (_mapSubject is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_mapSubject);
+            }
+            _mapSubject = ArrayPool<byte>.Shared.Rent(Math.Max(subject.Length, 256));
+        }
+        subject.CopyTo(_mapSubject);
+        var groups = match.Groups;
+        int count = Math.Min(info.NumberedGroups, MaxNumberedCaptures);
+        for (int i = 0; i < count; i++)
+        {
+            var group = groups[info.GroupNumbers[i]];
+            _mapCaptures[2 * i] = group.Success ? group.Index : -1;
+            _mapCaptures[2 * i + 1] = group.Success ? group.Length : 0;
+        }
+        _mapCaptureCount = count;
+        _mapInfo = info;
+        _mapScope++;
+    }
+
+    public void EndMapCaptures() => _mapScope--;
+
     private void SetNamed(byte[] name, ReadOnlySpan<byte> value)
     {
         if (_namedBytes is null || _namedBytes.Length - _namedBytesLength < value.Length)
@@ -200,6 +257,7 @@ internal sealed partial class RequestContext
         _namedCount = 0;
         _namedBytesLength = 0;
         _quotedUri = -1;
+        _mapScope = 0;
         LocationInvalidated = false;
     }
 
@@ -209,6 +267,7 @@ internal sealed partial class RequestContext
         ReturnBuffer(ref _rewriteScratch);
         ReturnBuffer(ref _captureSubject);
         ReturnBuffer(ref _namedBytes);
+        ReturnBuffer(ref _mapSubject);
         ResetRewrite();
 
         static void ReturnBuffer(ref byte[]? buffer)

@@ -7,8 +7,7 @@ namespace FastProxy.Runtime;
 /// <summary>
 /// A <c>map</c> block at run time: the lookup is <see cref="MapTable"/>'s (nginx's ngx_http_map_find: exact keys
 /// case-insensitively, <c>hostnames</c> wildcards, then regexes in file order on the value as it is), the values are
-/// compiled templates. A regex entry whose value reads captures ($1, named ones) sets the request's captures from
-/// its match before the value is evaluated, as nginx's map does.
+/// compiled templates. A regex entry whose value reads captures ($1, named ones) gives its value those captures.
 /// </summary>
 internal sealed class MapRuntime
 {
@@ -49,13 +48,23 @@ internal sealed class MapRuntime
         _valueUsesCaptures = captures;
     }
 
-    /// <summary>The value template selected by <paramref name="source"/>, with the captures of a regex entry taken.</summary>
-    public CompiledTemplate Select(ReadOnlySpan<byte> source, RequestContext context)
+    /// <summary>
+    /// The value template selected by <paramref name="source"/>. When it is a regex entry whose value reads captures,
+    /// <paramref name="scoped"/> is true and the caller evaluates the value, then calls RequestContext.EndMapCaptures.
+    /// </summary>
+    public CompiledTemplate Select(ReadOnlySpan<byte> source, RequestContext context, out bool scoped)
     {
         int index = _table.LookupIndex(source);
+        scoped = false;
         if (_valueUsesCaptures[index] && _table.EntryRegex(index) is { } regex)
         {
-            RegexCaptures.Match(regex, source, context, capture: true);
+            // .NET gives groups only for a string: one string and one Match per evaluation of such a value.
+            var match = regex.Match(System.Text.Encoding.Latin1.GetString(source));
+            if (match.Success)
+            {
+                context.BeginMapCaptures(match, source, RegexCaptures.For(regex));
+                scoped = true;
+            }
         }
         return _values[index];
     }
