@@ -291,6 +291,8 @@ public sealed partial class LocationBuilder
     /// </summary>
     public LocationBuilder Rewrite(string regex, string replacement, RewriteFlag flag = RewriteFlag.None)
     {
+        // A bad pattern is a configuration error: thrown here, where the embedder wrote it.
+        _ = FastProxy.Routing.NginxRegex.Create(regex, ignoreCase: false);
         if (flag is RewriteFlag.None or RewriteFlag.Last or RewriteFlag.Break
             && (replacement.StartsWith("http://", StringComparison.Ordinal) || replacement.StartsWith("https://", StringComparison.Ordinal)
                 || replacement.StartsWith("$scheme", StringComparison.Ordinal)))
@@ -304,6 +306,7 @@ public sealed partial class LocationBuilder
     /// <summary><c>allow ADDRESS|CIDR|all</c>: rules apply in the order they are added; the first match decides.</summary>
     public LocationBuilder Allow(string address)
     {
+        CheckAccessAddress(address);
         _settings = _settings with { AccessRules = [.. _settings.AccessRules, new AccessRuleConfig(false, address)] };
         return this;
     }
@@ -311,8 +314,18 @@ public sealed partial class LocationBuilder
     /// <summary><c>deny ADDRESS|CIDR|all</c>.</summary>
     public LocationBuilder Deny(string address)
     {
+        CheckAccessAddress(address);
         _settings = _settings with { AccessRules = [.. _settings.AccessRules, new AccessRuleConfig(true, address)] };
         return this;
+    }
+
+    private static void CheckAccessAddress(string address)
+    {
+        if (address is not ("all" or "unix:")
+            && (!System.Text.Ascii.IsValid(address) || !FastProxy.RealIp.IpCidr.TryParse(System.Text.Encoding.ASCII.GetBytes(address), out _, out _)))
+        {
+            throw new ArgumentException($"invalid parameter \"{address}\"", nameof(address));
+        }
     }
 
     /// <summary><c>proxy_redirect off</c> (an empty list) or <c>proxy_redirect REDIRECT REPLACEMENT</c> pairs.</summary>
