@@ -353,4 +353,18 @@ public sealed class RewriteTests
         Assert.Equal("/plain?b=2", plain!.Target);
         Assert.Equal("[]", plain.Header("X-App"));
     }
+
+    [Fact]
+    public async Task BreakDirective_StopsRewriteDirectivesAndKeepsTheLocation()
+    {
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await NginxConf.StartAsync($$"""
+            location /k/ { rewrite ^/k/(.*)$ /b/$1; break; proxy_pass http://{{backend.Address}}/x/; }
+            location /b/ { return 418; }
+            """);
+
+        var request = await ProxiedAsync(proxy, backend, "/k/v?a=1");
+
+        Assert.Equal("/b/v?a=1", request.Target);
+    }
 }

@@ -19,6 +19,13 @@ internal sealed partial class ConfigBuilder
             case "rewrite":
                 Rewrite(d, s);
                 return;
+            case "break":
+                // ngx_http_rewrite_break: the rewrite module's directives end here.
+                if (s.Return is null && !s.RewriteBreak)
+                {
+                    s.RewriteBreak = true;
+                }
+                return;
             case "proxy_set_header":
             {
                 var value = AddTemplate(d, a[1]);
@@ -398,6 +405,11 @@ internal sealed partial class ConfigBuilder
             Warn(d, "\"return\" after another \"return\" in the same block is never reached");
             return;
         }
+        if (s.RewriteBreak)
+        {
+            Warn(d, "\"return\" after \"break\" in the same block is never reached");
+            return;
+        }
         var a = d.Args;
         ReturnConfig? ret;
         if (ConfigValues.TryParseInt(a[0], out int code))
@@ -437,9 +449,9 @@ internal sealed partial class ConfigBuilder
     private void Rewrite(ConfDirective d, SettingsDraft s)
     {
         var a = d.Args;
-        if (s.Return is not null)
+        if (s.Return is not null || s.RewriteBreak)
         {
-            Warn(d, "\"rewrite\" after \"return\" in the same block is never reached");
+            Warn(d, $"\"rewrite\" after \"{(s.Return is not null ? "return" : "break")}\" in the same block is never reached");
             return;
         }
         var flag = RewriteFlag.None;

@@ -19,6 +19,7 @@ internal sealed class SettingsDraft
     public ReturnConfig? Return;
     public ConfDirective? ReturnDirective;
     public List<RewriteConfig> Rewrites = [];
+    public bool RewriteBreak;
     public List<HeaderTemplate>? ProxySetHeaders;
     public List<string>? ProxyHideHeaders;
     public List<string>? ProxyPassHeaders;

@@ -126,7 +126,7 @@ internal static class DirectiveTable
         Warned("set", SL, 2, 2);
         Warned("rewrite_log", HSL, 1, 1);
         Warned("uninitialized_variable_warn", HSL, 1, 1);
-        Warned("break", SL, 0, 0);
+        Acted("break", SL, 0, 0, multi: true);
         Unsupported("if", SL, 1, Many, "\"if\" conditions are not evaluated; ignoring the block would change what it guards", block: true);
 
         // Proxy module.

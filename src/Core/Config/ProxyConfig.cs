@@ -141,6 +141,13 @@ public sealed record LocationSettings
     public IReadOnlyList<RewriteConfig> Rewrites { get; init; } = [];
 
     /// <summary>
+    /// <c>break;</c> ends the block's rewrite directives (after <see cref="Rewrites"/>; a <c>rewrite</c> or
+    /// <c>return</c> after it is never reached): processing stops there, and a URI changed before it keeps the
+    /// location (as <c>rewrite ... break</c>).
+    /// </summary>
+    public bool RewriteBreak { get; init; }
+
+    /// <summary>
     /// <c>proxy_set_header</c> as written (without nginx's implicit defaults: the engine adds
     /// <c>Host $proxy_host</c> and the Connection handling itself unless a header of that name is set here).
     /// A value that evaluates to the empty string removes the header, as in nginx.

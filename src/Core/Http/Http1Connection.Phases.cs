@@ -135,6 +135,16 @@ internal sealed partial class Http1Connection
                 }
             }
         }
+        if (runtime.Settings.RewriteBreak)
+        {
+            // ngx_http_script_break_code: a URI changed before "break;" keeps this location.
+            if (uriChanged)
+            {
+                _context.LocationInvalidated = true;
+                uriChanged = false;
+            }
+            return PhaseOutcome.Continue;
+        }
         return runtime.ReturnStatus != 0 ? PhaseOutcome.Return : PhaseOutcome.Continue;
     }
 

@@ -12,7 +12,7 @@ internal sealed partial class LocationRuntime
     /// <summary><c>rewrite</c> directives in order; null when there are none.</summary>
     public RewriteRule[]? Rewrites { get; private set; }
 
-    /// <summary>True when nginx's rewrite phase has something to do here: a <c>rewrite</c> or a <c>return</c>.</summary>
+    /// <summary>True when nginx's rewrite phase has something to do here: a <c>rewrite</c>, <c>break</c> or <c>return</c>.</summary>
     public bool HasRewritePhase { get; private set; }
 
     /// <summary><c>allow</c>/<c>deny</c>; null when there are none.</summary>
@@ -22,7 +22,7 @@ internal sealed partial class LocationRuntime
     {
         _maps = maps;
         Rewrites = RewriteRule.Compile(settings.Rewrites, maps);
-        HasRewritePhase = Rewrites is not null || ReturnStatus != 0;
+        HasRewritePhase = Rewrites is not null || ReturnStatus != 0 || settings.RewriteBreak;
         Access = AccessList.Create(settings.AccessRules);
         if (settings.ProxyRedirects is not null || settings.ProxyPass is null)
         {

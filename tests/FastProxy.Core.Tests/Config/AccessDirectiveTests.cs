@@ -67,4 +67,16 @@ public sealed class AccessDirectiveTests
         var result = LoadHttp("server {\nlisten 127.0.0.1:18080;\nrewrite ^ \"\";\n}");
         Assert.Equal("empty replacement", Assert.Single(result.Errors()).Message);
     }
+
+    [Fact]
+    public void LoadText_Break_EndsTheRewriteDirectives()
+    {
+        var result = LoadHttp("server {\nlisten 127.0.0.1:18080;\nlocation / {\nrewrite ^/a /b;\nbreak;\nreturn 403;\n}\n}");
+        Assert.True(result.Success);
+        var settings = result.Config!.Servers[0].Locations[0].Settings;
+        Assert.True(settings.RewriteBreak);
+        Assert.Single(settings.Rewrites);
+        Assert.Null(settings.Return);
+        Assert.Contains(result.Warnings(), w => w.Message == "\"return\" after \"break\" in the same block is never reached");
+    }
 }
