@@ -11,7 +11,7 @@ using FastProxy.Upstreams;
 namespace FastProxy.Runtime;
 
 /// <summary>An upstream group at run time: the load-balancing state and one pool per destination.</summary>
-internal sealed class ClusterRuntime(ClusterState state, UpstreamPool[] pools)
+internal sealed partial class ClusterRuntime(ClusterState state, UpstreamPool[] pools)
 {
     public ClusterState State { get; } = state;
 
@@ -39,7 +39,7 @@ internal sealed class ListenRuntime(IPEndPoint endPoint, ServerConfig defaultSer
 /// per-location compiled settings. A request reads the current snapshot once and uses it to the end; a reload builds
 /// a new one and swaps the reference, so in-flight requests finish on the old.
 /// </summary>
-internal sealed class ProxySnapshot
+internal sealed partial class ProxySnapshot
 {
     private readonly ConcurrentDictionary<LocationSettings, LocationRuntime> _locations = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<IPEndPoint, ListenRuntime> _listens;
@@ -110,7 +110,7 @@ internal sealed class ProxySnapshot
     /// as messages, never thrown.
     /// </summary>
     public static ProxySnapshot? TryBuild(ProxyConfig config, UpstreamPoolRegistry pools, Heartbeat heartbeat,
-        HashSet<UpstreamPool> poolsInUse, List<string> errors)
+        HashSet<UpstreamPool> poolsInUse, List<string> errors, ClusterBuildOptions? clusterOptions = null)
     {
         // Maps first (templates refer to them), in two phases so maps may refer to maps.
         var maps = new Dictionary<string, MapRuntime>(StringComparer.Ordinal);
@@ -174,16 +174,10 @@ internal sealed class ProxySnapshot
             {
                 continue;
             }
-            var state = new ClusterState(resolved);
-            var clusterPools = new UpstreamPool[state.Destinations.Count];
-            foreach (var destination in state.Destinations)
+            if (BuildCluster(name, resolved, pools, heartbeat, poolsInUse, maps, clusterOptions, errors) is { } cluster)
             {
-                var pool = pools.GetOrCreate(name, destination.EndPoint, resolved.Keepalive,
-                    heartbeat.ToTicks(resolved.KeepaliveTimeout), resolved.KeepaliveRequests);
-                clusterPools[destination.Index] = pool;
-                poolsInUse.Add(pool);
+                clusters[name] = cluster;
             }
-            clusters[name] = new ClusterRuntime(state, clusterPools);
         }
 
         // Listen addresses and their default servers.

@@ -11,14 +11,21 @@ namespace FastProxy.Upstreams;
 internal sealed class UpstreamPoolRegistry : IHeartbeatHandler
 {
     private readonly ConcurrentDictionary<(string Group, IPEndPoint EndPoint), UpstreamPool> _pools = new();
+    private readonly ConcurrentDictionary<string, UpstreamIdleBudget> _budgets = new(StringComparer.Ordinal);
 
     public UpstreamPool GetOrCreate(string group, IPEndPoint endPoint, int maxIdle, long idleTimeoutTicks, int maxRequests)
     {
-        var pool = _pools.GetOrAdd((group, endPoint), static (key, s) => new UpstreamPool(key.EndPoint, s.maxIdle, s.idleTimeoutTicks, s.maxRequests),
-            (maxIdle, idleTimeoutTicks, maxRequests));
+        // keepalive N bounds the group's idle connections together (nginx: one cache per upstream block).
+        var budget = _budgets.GetOrAdd(group, static (_, max) => new UpstreamIdleBudget(max), maxIdle);
+        budget.Max = maxIdle;
+        var pool = _pools.GetOrAdd((group, endPoint), static (key, s) => new UpstreamPool(key.EndPoint, s.maxIdle, s.idleTimeoutTicks, s.maxRequests, s.budget),
+            (maxIdle, idleTimeoutTicks, maxRequests, budget));
         pool.Update(maxIdle, idleTimeoutTicks, maxRequests);
         return pool;
     }
+
+    /// <summary>The group's idle-connection count (for tests and metrics); null for an unknown group.</summary>
+    public UpstreamIdleBudget? GetBudget(string group) => _budgets.GetValueOrDefault(group);
 
     /// <summary>Retires every pool not in <paramref name="inUse"/> (after a reload swapped the snapshot).</summary>
     public void RetireExcept(HashSet<UpstreamPool> inUse)
