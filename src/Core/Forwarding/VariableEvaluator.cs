@@ -161,6 +161,10 @@ internal static class VariableEvaluator
                 return s_hostname;
             case VariableKind.Pid:
                 return s_pid;
+            case VariableKind.UpstreamAddr:
+                return context.Upstream.Addresses;
+            case VariableKind.UpstreamStatus:
+                return context.Upstream.Statuses;
             default:
                 // Response-phase and logging variables ($status, $upstream_*, $request_time, $time_*) and regex
                 // captures have no value while a request is being forwarded: empty, as nginx gives "not found".

@@ -59,6 +59,9 @@ internal sealed class RequestContext
     public LocationRoute? Location { get; set; }
     public LocationRuntime? LocationRuntime { get; set; }
 
+    /// <summary>$upstream_addr / $upstream_status: the attempts of this request.</summary>
+    public UpstreamAttempts Upstream { get; } = new();
+
     /// <summary>The request head's bytes, stable until <see cref="EndRequest"/> (the parser's offsets index it).</summary>
     public ReadOnlySpan<byte> HeadBytes => _buffer.AsSpan(0, _headLength);
 
@@ -98,6 +101,7 @@ internal sealed class RequestContext
         _hostOffset = _hostLength = _uriOffset = _uriLength = 0;
         Location = null;
         LocationRuntime = null;
+        Upstream.Clear();
     }
 
     /// <summary>Stores $host: <paramref name="host"/> without ":port", lower-cased (RFC 9110 §4.2.3: case-insensitive).</summary>
@@ -164,5 +168,6 @@ internal sealed class RequestContext
             _buffer = null;
         }
         _headLength = 0;
+        Upstream.Release();
     }
 }
