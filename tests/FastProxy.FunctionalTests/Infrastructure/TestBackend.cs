@@ -98,18 +98,20 @@ public sealed class TestBackend : IAsyncDisposable
     private readonly Task _acceptLoop;
     private int _accepts;
 
-    public TestBackend(Func<BackendRequest, BackendConnection, Task> handler)
+    public TestBackend(Func<BackendRequest, BackendConnection, Task> handler, int port = 0)
     {
         _handler = handler;
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        // A backend brought back on the port of one that was stopped (its closed connections may be in TIME_WAIT).
+        _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
         _listener.Listen(128);
         EndPoint = (IPEndPoint)_listener.LocalEndPoint!;
         _acceptLoop = AcceptLoopAsync();
     }
 
     /// <summary>A backend that answers 200 with the request head it received as the body.</summary>
-    public static TestBackend Echo() => new((request, connection) => connection.RespondAsync(200, request.RawHead, "Content-Type: text/plain\r\n"));
+    public static TestBackend Echo(int port = 0) => new((request, connection) => connection.RespondAsync(200, request.RawHead, "Content-Type: text/plain\r\n"), port);
 
     public IPEndPoint EndPoint { get; }
 
