@@ -84,6 +84,8 @@ internal sealed partial class ConfigBuilder
     {
         var problems = new List<LoadBalancing.UpstreamProblem>();
         LoadBalancing.LoadBalancingPolicyRegistry.BuiltIn.Validate(upstream, problems);
+        // A backup the method refuses already explains a group of only backups.
+        emptyExplained |= problems.Exists(p => p.Kind == LoadBalancing.UpstreamProblemKind.BackupNotSupported);
         foreach (var problem in problems)
         {
             switch (problem.Kind)
