@@ -83,133 +83,133 @@ internal sealed partial class Http1Connection
         BeginUpstreamRequest(cluster, runtime.Settings, bodyKind, contentLength);
         try
         {
-            return await ForwardAttemptsAsync(location, runtime, bodyKind, contentLength, upgrade, keepAlive);
+            var attempts = _context.Upstream;
+            var failure = ExchangeOutcome.NoResponse;
+
+            while (true)
+            {
+                var destination = TryAcquireDestination(cluster, out bool saturated);
+                if (destination is null && saturated && _held is null)
+                {
+                    destination = await WaitForDestinationAsync(cluster, runtime.Settings);
+                }
+                else if (destination is null && _held is null)
+                {
+                    LoadBalancingLog.NoLiveUpstream(_services.Logger, cluster.State.Name);
+                }
+                if (destination is null)
+                {
+                    if (_held is not null)
+                    {
+                        // Nothing else can take the request: the answer kept back goes to the client as it is (nginx
+                        // passes the last try's response through).
+                        return await RelayHeldAsync(runtime, keepAlive);
+                    }
+                    // nginx's "no live upstreams": $upstream_addr names the group.
+                    attempts.Begin(cluster.NameBytes);
+                    attempts.End(502);
+                    failure = ExchangeOutcome.NoResponse;
+                    break;
+                }
+                DiscardHeld();
+                _attempts++;
+                var pool = cluster.Pools[destination.Index];
+                var upstream = pool.TryLease(_services.Heartbeat.Now);
+                bool staleRetryAllowed = upstream is not null;
+                attempts.Begin(cluster.Addresses[destination.Index]);
+
+                ExchangeOutcome outcome;
+                try
+                {
+                    while (true)
+                    {
+                        outcome = await ExchangeAsync(destination, pool, upstream, location, runtime, bodyKind, contentLength, upgrade, keepAlive);
+                        // A reused connection the backend had closed: once more on a fresh one, only while nothing of the
+                        // request is lost (no body, or a body kept whole for replay).
+                        if (outcome == ExchangeOutcome.Stale && staleRetryAllowed
+                            && (bodyKind == BodyKind.None || _replay.CanReplay(_requestBodyComplete)))
+                        {
+                            staleRetryAllowed = false;
+                            upstream = null;
+                            continue;
+                        }
+                        break;
+                    }
+                }
+                finally
+                {
+                    if (_held is null)
+                    {
+                        destination.EndRequest();   // a held answer keeps its slot until it is relayed or dropped
+                    }
+                }
+                if (outcome == ExchangeOutcome.Stale)
+                {
+                    outcome = ExchangeOutcome.NoResponse;
+                }
+                long now = cluster.State.TimeProvider.GetTimestamp();
+
+                switch (outcome)
+                {
+                    case ExchangeOutcome.Completed:
+                    case ExchangeOutcome.CompletedClose:
+                        // nginx counts a listed http_* status as a failure even when it could not move on ("remember that
+                        // the peer failed"); 403 and 404 never count.
+                        if (CountsAsFailure(runtime.Settings.NextUpstream.Conditions, _upstreamStatus))
+                        {
+                            destination.ReportFailure(now);
+                        }
+                        else
+                        {
+                            destination.ReportSuccess(now);
+                        }
+                        return outcome == ExchangeOutcome.Completed && _exchangeKeepAlive;
+                    case ExchangeOutcome.ResponseCut:
+                        // The head went out and the body broke: the client connection closes; nginx counts this neither as
+                        // a failure nor as a success of a probe.
+                        return false;
+                    case ExchangeOutcome.ClientFailed:
+                        attempts.End(0);
+                        if (_clientFailureStatus > 0)
+                        {
+                            WriteError(_clientFailureStatus, keepAlive: false, headOnly: false);
+                            await FlushClientAsync();
+                        }
+                        return false;
+                    case ExchangeOutcome.RetryableStatus:
+                        if (CountsAsFailure(runtime.Settings.NextUpstream.Conditions, _upstreamStatus))
+                        {
+                            destination.ReportFailure(now);
+                        }
+                        // Kept back (_held) until another server takes the request.
+                        continue;
+                }
+
+                // error, timeout, invalid_header: nginx counts them as failures whether or not they are listed.
+                destination.ReportFailure(now);
+                attempts.End(IsTimeout(outcome) ? 504 : 502);
+                failure = outcome;
+                LogFailure(destination, outcome);
+                bool requestSent = outcome is not (ExchangeOutcome.ConnectFailed or ExchangeOutcome.ConnectTimeout);
+                if (!CanRetry(outcome, requestSent))
+                {
+                    break;
+                }
+            }
+
+            int status = IsTimeout(failure) ? 504 : 502;
+            // A half-read body cannot be resynchronised: close. An unread one is discarded by RespondAsync (unless the
+            // client waits for 100 Continue, then it closes too).
+            if (!_requestBodyComplete && _bodyStarted)
+            {
+                keepAlive = false;
+            }
+            return await RespondAsync(status, keepAlive, _requestBodyComplete ? BodyKind.None : bodyKind, contentLength);
         }
         finally
         {
             EndUpstreamRequest();
         }
-    }
-
-    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> ForwardAttemptsAsync(LocationRoute? location, LocationRuntime runtime, BodyKind bodyKind, long contentLength,
-        bool upgrade, bool keepAlive)
-    {
-        var cluster = runtime.Cluster!;
-        var attempts = _context.Upstream;
-        var failure = ExchangeOutcome.NoResponse;
-
-        while (true)
-        {
-            var destination = await AcquireDestinationAsync(cluster, runtime.Settings);
-            if (destination is null)
-            {
-                if (_held is not null)
-                {
-                    // Nothing else can take the request: the answer kept back goes to the client as it is (nginx
-                    // passes the last try's response through).
-                    return await RelayHeldAsync(runtime, keepAlive);
-                }
-                // nginx's "no live upstreams": $upstream_addr names the group.
-                attempts.Begin(cluster.NameBytes);
-                attempts.End(502);
-                failure = ExchangeOutcome.NoResponse;
-                break;
-            }
-            DiscardHeld();
-            _attempts++;
-            var pool = cluster.Pools[destination.Index];
-            var upstream = pool.TryLease(_services.Heartbeat.Now);
-            bool staleRetryAllowed = upstream is not null;
-            attempts.Begin(cluster.Addresses[destination.Index]);
-
-            ExchangeOutcome outcome;
-            try
-            {
-                while (true)
-                {
-                    outcome = await ExchangeAsync(destination, pool, upstream, location, runtime, bodyKind, contentLength, upgrade, keepAlive);
-                    // A reused connection the backend had closed: once more on a fresh one, only while nothing of the
-                    // request is lost (no body, or a body kept whole for replay).
-                    if (outcome == ExchangeOutcome.Stale && staleRetryAllowed
-                        && (bodyKind == BodyKind.None || _replay.CanReplay(_requestBodyComplete)))
-                    {
-                        staleRetryAllowed = false;
-                        upstream = null;
-                        continue;
-                    }
-                    break;
-                }
-            }
-            finally
-            {
-                if (_held is null)
-                {
-                    destination.EndRequest();   // a held answer keeps its slot until it is relayed or dropped
-                }
-            }
-            if (outcome == ExchangeOutcome.Stale)
-            {
-                outcome = ExchangeOutcome.NoResponse;
-            }
-            long now = cluster.State.TimeProvider.GetTimestamp();
-
-            switch (outcome)
-            {
-                case ExchangeOutcome.Completed:
-                case ExchangeOutcome.CompletedClose:
-                    // nginx counts a listed http_* status as a failure even when it could not move on ("remember that
-                    // the peer failed"); 403 and 404 never count.
-                    if (CountsAsFailure(runtime.Settings.NextUpstream.Conditions, _upstreamStatus))
-                    {
-                        destination.ReportFailure(now);
-                    }
-                    else
-                    {
-                        destination.ReportSuccess(now);
-                    }
-                    return outcome == ExchangeOutcome.Completed && _exchangeKeepAlive;
-                case ExchangeOutcome.ResponseCut:
-                    // The head went out and the body broke: the client connection closes; nginx counts this neither as
-                    // a failure nor as a success of a probe.
-                    return false;
-                case ExchangeOutcome.ClientFailed:
-                    attempts.End(0);
-                    if (_clientFailureStatus > 0)
-                    {
-                        WriteError(_clientFailureStatus, keepAlive: false, headOnly: false);
-                        await FlushClientAsync();
-                    }
-                    return false;
-                case ExchangeOutcome.RetryableStatus:
-                    if (CountsAsFailure(runtime.Settings.NextUpstream.Conditions, _upstreamStatus))
-                    {
-                        destination.ReportFailure(now);
-                    }
-                    // Kept back (_held) until another server takes the request.
-                    continue;
-            }
-
-            // error, timeout, invalid_header: nginx counts them as failures whether or not they are listed.
-            destination.ReportFailure(now);
-            attempts.End(IsTimeout(outcome) ? 504 : 502);
-            failure = outcome;
-            LogFailure(destination, outcome);
-            bool requestSent = outcome is not (ExchangeOutcome.ConnectFailed or ExchangeOutcome.ConnectTimeout);
-            if (!CanRetry(outcome, requestSent))
-            {
-                break;
-            }
-        }
-
-        int status = IsTimeout(failure) ? 504 : 502;
-        // A half-read body cannot be resynchronised: close. An unread one is discarded by RespondAsync (unless the
-        // client waits for 100 Continue, then it closes too).
-        if (!_requestBodyComplete && _bodyStarted)
-        {
-            keepAlive = false;
-        }
-        return await RespondAsync(status, keepAlive, _requestBodyComplete ? BodyKind.None : bodyKind, contentLength);
     }
 
     private static bool IsTimeout(ExchangeOutcome outcome) =>

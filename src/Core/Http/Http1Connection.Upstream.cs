@@ -134,22 +134,13 @@ internal sealed partial class Http1Connection
         status is not (403 or 404) && MatchesNextUpstreamStatus(conditions, status);
 
     /// <summary>
-    /// The destination of the next attempt: picked by the group's policy and reserved (max_conns exactly). When every
-    /// untried server that could take the request is at its max_conns, waits for a slot no longer than
-    /// proxy_connect_timeout (as NGINX Plus's queue does; nginx open source answers 502 at once); null = 502.
+    /// Every untried server that could take the request is at its max_conns: waits for a slot no longer than
+    /// proxy_connect_timeout (as NGINX Plus's queue does; nginx open source answers 502 at once), then picks again;
+    /// null = 502. Only this slow path is asynchronous: a pick is <see cref="TryAcquireDestination"/>.
     /// </summary>
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    private async ValueTask<DestinationState?> AcquireDestinationAsync(ClusterRuntime cluster, LocationSettings settings)
+    private async ValueTask<DestinationState?> WaitForDestinationAsync(ClusterRuntime cluster, LocationSettings settings)
     {
-        var destination = TryAcquireDestination(cluster, out bool saturated);
-        if (destination is not null || !saturated || _held is not null)
-        {
-            if (destination is null && !saturated && _held is null)
-            {
-                LoadBalancingLog.NoLiveUpstream(_services.Logger, cluster.State.Name);
-            }
-            return destination;
-        }
         var time = cluster.State.TimeProvider;
         long start = time.GetTimestamp();
         var limit = settings.ProxyConnectTimeout;
@@ -157,7 +148,7 @@ internal sealed partial class Http1Connection
         {
             // Take the signal before looking again, so a slot freed in between is not missed.
             Task released = cluster.State.WhenCapacityReleased();
-            destination = TryAcquireDestination(cluster, out saturated);
+            var destination = TryAcquireDestination(cluster, out bool saturated);
             if (destination is not null || !saturated)
             {
                 return destination;
@@ -172,7 +163,11 @@ internal sealed partial class Http1Connection
         }
     }
 
-    /// <summary>One pick: the hash key evaluated into a stack (or rented) buffer, no allocation.</summary>
+    /// <summary>
+    /// One pick for the next attempt: the group's policy with the request's hash key (evaluated into a stack or
+    /// rented buffer: no allocation) and client address; the server's max_conns slot is reserved and it is marked
+    /// tried. <paramref name="saturated"/>: nothing was free only because of max_conns (waiting may help).
+    /// </summary>
     private DestinationState? TryAcquireDestination(ClusterRuntime cluster, out bool saturated)
     {
         byte[]? rented = null;
