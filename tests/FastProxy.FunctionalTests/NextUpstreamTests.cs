@@ -291,6 +291,30 @@ public sealed class NextUpstreamTests
     }
 
     [Fact]
+    public async Task StopAsync_RequestWaitingForMaxConnsSlot_AbortedWhenTheDrainEnds()
+    {
+        var release = new TaskCompletionSource();
+        await using var a = new TestBackend(async (_, c) =>
+        {
+            await release.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await c.RespondAsync(200, "a");
+        });
+        // The manual clock never reaches proxy_connect_timeout: only the stop can end the wait.
+        await using var proxy = await StartAsync(u => u.Server(a.Address, maxConns: 1), policy: LoadBalancingPolicies.RoundRobin);
+        var cluster = proxy.Cluster("svc").State;
+        var held = proxy.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        await a.WaitForRequestsAsync(1);
+        var waiting = proxy.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        await Waits.UntilAsync(() => cluster.HasCapacityWaiters, "the second request waits for a slot");
+
+        await proxy.Server.StopAsync(TimeSpan.FromMilliseconds(100)).WaitAsync(TimeSpan.FromSeconds(10));
+        release.SetResult();
+
+        await Assert.ThrowsAnyAsync<Exception>(() => waiting);   // closed without an answer
+        await Assert.ThrowsAnyAsync<Exception>(() => held);
+    }
+
+    [Fact]
     public async Task ForwardAsync_SingleServerAtMaxConns_WaitingRequestServedWhenSlotFrees()
     {
         var release = new TaskCompletionSource();

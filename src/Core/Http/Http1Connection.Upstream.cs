@@ -45,6 +45,9 @@ internal sealed partial class Http1Connection
     private UpstreamPool? _heldPool;
     private bool _heldUpstreamKeepAlive;
 
+    // Completed by Abort() to end a wait for a max_conns slot (created by the first wait of the connection).
+    private TaskCompletionSource? _abortWait;
+
     private void BeginUpstreamRequest(ClusterRuntime cluster, LocationSettings settings, BodyKind bodyKind, long contentLength)
     {
         var next = settings.NextUpstream;
@@ -144,6 +147,16 @@ internal sealed partial class Http1Connection
         var time = cluster.State.TimeProvider;
         long start = time.GetTimestamp();
         var limit = settings.ProxyConnectTimeout;
+        var aborted = _abortWait;
+        if (aborted is null)
+        {
+            aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Interlocked.Exchange(ref _abortWait, aborted);   // a full fence: Abort() either sees it or set _stopping first
+            if (_stopping && _transport.IsAborted)
+            {
+                return null;
+            }
+        }
         while (true)
         {
             // Take the signal before looking again, so a slot freed in between is not missed.
@@ -153,13 +166,18 @@ internal sealed partial class Http1Connection
             {
                 return destination;
             }
+            if (aborted.Task.IsCompleted)
+            {
+                return null;   // the server is stopping and gave up on this connection
+            }
             var remaining = limit - time.GetElapsedTime(start);
-            if (remaining <= TimeSpan.Zero || _stopping)
+            if (remaining <= TimeSpan.Zero)
             {
                 LoadBalancingLog.MaxConnsWaitTimedOut(_services.Logger, cluster.State.Name, limit);
                 return null;
             }
-            await released.WaitAsync(remaining, time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            // Slow path only (every server busy): the wait's timer and WhenAny allocate, a pick never does.
+            await ((Task)Task.WhenAny(released, aborted.Task)).WaitAsync(remaining, time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 

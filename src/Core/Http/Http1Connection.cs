@@ -192,6 +192,7 @@ internal sealed partial class Http1Connection
         _stopping = true;
         _transport.Abort();
         Volatile.Read(ref _upstream)?.Transport.Abort();
+        Volatile.Read(ref _abortWait)?.TrySetResult();   // a request waiting for a max_conns slot
     }
 
     // ---- Request head -------------------------------------------------------------------------------------
