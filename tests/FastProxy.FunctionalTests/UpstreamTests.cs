@@ -147,6 +147,35 @@ public sealed class UpstreamTests
     }
 
     [Fact]
+    public async Task Backup_EveryPrimaryAtMaxConns_BackupTakesTheRequest()
+    {
+        var release = new TaskCompletionSource();
+        Func<BackendRequest, BackendConnection, Task> Holding(string name) => async (_, c) =>
+        {
+            await release.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await c.RespondAsync(200, name);
+        };
+        await using var a = new TestBackend(Holding("a"));
+        await using var b = new TestBackend(Holding("b"));
+        await using var backup = Backends.Named("backup");
+        var config = new ProxyConfigBuilder()
+            .Upstream("svc", u => u.LeastConn().Server(a.Address, maxConns: 1).Server(b.Address, maxConns: 1).Server(backup.Address, backup: true))
+            .Server(s => s.Listen("127.0.0.1:0").Location("/", l => l.ProxyPass("http://svc")))
+            .Build();
+        await using var proxy = await Proxy.StartAsync(config);
+
+        var first = proxy.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        var second = proxy.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        await Waits.UntilAsync(() => a.Requests.Count + b.Requests.Count == 2, "both primaries hold a request");
+        var third = await proxy.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        release.SetResult();
+
+        Assert.Equal("backup", third.BodyText);
+        Assert.Equal(200, (await first).Status);
+        Assert.Equal(200, (await second).Status);
+    }
+
+    [Fact]
     public async Task IpHash_SameClient_AlwaysSameServer()
     {
         await using var a = Backends.Named("a");
