@@ -165,8 +165,8 @@ internal sealed partial class Http1Connection
                         }
                         return outcome == ExchangeOutcome.Completed && _exchangeKeepAlive;
                     case ExchangeOutcome.ResponseCut:
-                        // The head went out and the body broke: the client connection closes; nginx counts this neither as
-                        // a failure nor as a success of a probe.
+                        // The head went out and the body broke: the client connection closes. Not a failure (nginx does not
+                        // count it either), and not the success a recovering server's probe needs.
                         return false;
                     case ExchangeOutcome.ClientFailed:
                         attempts.End(0);
