@@ -6,6 +6,7 @@ using FastProxy.Diagnostics;
 using FastProxy.Http;
 using FastProxy.Infrastructure;
 using FastProxy.Runtime;
+using FastProxy.Tls;
 using FastProxy.Transport;
 using FastProxy.Upstreams;
 using Microsoft.Extensions.Logging;
@@ -27,6 +28,9 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly ConnectionManager _connections = new();
     private readonly UpstreamPoolRegistry _pools = new();
     private readonly LoadBalancing.LoadBalancingPolicyRegistry? _policies;
+    // Certificates by path and file stamp: a reload re-reads only the files that changed (new connections get the
+    // new certificate; connections already up keep theirs).
+    private readonly TlsCertificateCache _certificates = new();
     private readonly Dictionary<IPEndPoint, ConnectionListener> _listeners = [];
     private volatile bool _stopping;
     private bool _started;
@@ -49,7 +53,7 @@ public sealed class ProxyServer : IAsyncDisposable
         var date = new DateHeader(time);
         _heartbeat = new Heartbeat(time, TimeSpan.FromSeconds(1), _connections, _pools, date);
         var errors = new List<string>();
-        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, ClusterOptions(previous: null))
+        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _certificates, _logger, ClusterOptions(previous: null))
             ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
         _heartbeat.ChangeInterval(Heartbeat.IntervalFor(snapshot.ShortestTimeout));
         _services = new ServerServices(snapshot, _heartbeat, date, _logger, _connections, _pools, ChooseScheduler());
@@ -68,7 +72,7 @@ public sealed class ProxyServer : IAsyncDisposable
         var errors = new List<string>();
         using var heartbeat = new Heartbeat(TimeProvider.System, TimeSpan.FromSeconds(1));
         var pools = new UpstreamPoolRegistry();
-        ProxySnapshot.TryBuild(config, pools, heartbeat, [], errors, new ClusterBuildOptions { Policies = options?.LoadBalancingPolicies });
+        ProxySnapshot.TryBuild(config, pools, heartbeat, [], errors, clusterOptions: new ClusterBuildOptions { Policies = options?.LoadBalancingPolicies });
         pools.RetireAll();
         return errors;
     }
@@ -171,9 +175,21 @@ public sealed class ProxyServer : IAsyncDisposable
             return;
         }
         SocketConnection.ConfigureSocket(socket);
-        var connection = new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint);
+        // The TLS context of the address comes from the snapshot current at accept: a reload gives new connections
+        // the new certificates while established ones keep their session.
+        var tls = _services.Snapshot.GetListen(listener.ConfigEndPoint)?.Tls;
+        var connection = tls is null
+            ? new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint)
+            : new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint, tls);
         _connections.Add(connection);
-        connection.Start();
+        if (tls is null)
+        {
+            connection.Start();
+        }
+        else
+        {
+            connection.StartTls();
+        }
         if (_stopping)
         {
             connection.RequestStop();
@@ -193,7 +209,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             var list = new List<string>();
             var inUse = new HashSet<UpstreamPool>();
-            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, ClusterOptions(_services.Snapshot));
+            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _certificates, _logger, ClusterOptions(_services.Snapshot));
             if (snapshot is null)
             {
                 errors = list;

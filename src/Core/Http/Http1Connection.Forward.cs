@@ -39,6 +39,8 @@ internal enum ExchangeOutcome : byte
     RetryableStatus,
     /// <summary>The response head went to the client, then the backend failed mid-body: the client connection closes.</summary>
     ResponseCut,
+    /// <summary>The TLS handshake with an HTTPS upstream failed (verification, protocol): nothing was sent; nginx's "error".</summary>
+    TlsHandshakeFailed,
 }
 
 internal sealed partial class Http1Connection
@@ -113,7 +115,7 @@ internal sealed partial class Http1Connection
                 }
                 DiscardHeld();
                 _attempts++;
-                var pool = cluster.Pools[destination.Index];
+                var pool = (runtime.UpstreamTls?.Pools ?? cluster.Pools)[destination.Index];
                 var upstream = pool.TryLease(_services.Heartbeat.Now);
                 bool staleRetryAllowed = upstream is not null;
                 attempts.Begin(cluster.Addresses[destination.Index]);
@@ -190,7 +192,7 @@ internal sealed partial class Http1Connection
                 attempts.End(IsTimeout(outcome) ? 504 : 502);
                 failure = outcome;
                 LogFailure(destination, outcome);
-                bool requestSent = outcome is not (ExchangeOutcome.ConnectFailed or ExchangeOutcome.ConnectTimeout);
+                bool requestSent = outcome is not (ExchangeOutcome.ConnectFailed or ExchangeOutcome.ConnectTimeout or ExchangeOutcome.TlsHandshakeFailed);
                 if (!CanRetry(outcome, requestSent))
                 {
                     break;
@@ -268,6 +270,15 @@ internal sealed partial class Http1Connection
                     return ExchangeOutcome.ConnectFailed;
                 }
                 upstream.Transport.Start();
+                if (runtime.UpstreamTls is { } upstreamTls)
+                {
+                    var handshake = await ConnectUpstreamTlsAsync(upstream, upstreamTls, settings);
+                    if (handshake != ExchangeOutcome.Completed)
+                    {
+                        upstream.Discard();
+                        return handshake;
+                    }
+                }
             }
             else
             {

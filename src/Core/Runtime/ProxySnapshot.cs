@@ -6,7 +6,10 @@ using FastProxy.Http1;
 using FastProxy.Infrastructure;
 using FastProxy.LoadBalancing;
 using FastProxy.Routing;
+using FastProxy.Tls;
 using FastProxy.Upstreams;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FastProxy.Runtime;
 
@@ -32,6 +35,9 @@ internal sealed class ListenRuntime(IPEndPoint endPoint, ServerConfig defaultSer
         MaxRequestLineLength = defaultServer.MaxRequestLineLength,
         MaxHeadSize = defaultServer.MaxHeadSize,
     };
+
+    /// <summary>TLS termination for this address (<c>listen ... ssl</c>); null for plain HTTP.</summary>
+    public TlsServerContext? Tls { get; set; }
 }
 
 /// <summary>
@@ -77,7 +83,8 @@ internal sealed partial class ProxySnapshot
         {
             return runtime;
         }
-        return _locations.GetOrAdd(settings, static (s, self) => new LocationRuntime(s, self.ClusterFor(s), self.Maps), this);
+        return _locations.GetOrAdd(settings, static (s, self) =>
+            new LocationRuntime(s, self.ClusterFor(s), self.Maps) { UpstreamTls = self._upstreamTls?.GetValueOrDefault(s) }, this);
     }
 
     private ClusterRuntime? ClusterFor(LocationSettings settings)
@@ -110,7 +117,8 @@ internal sealed partial class ProxySnapshot
     /// as messages, never thrown.
     /// </summary>
     public static ProxySnapshot? TryBuild(ProxyConfig config, UpstreamPoolRegistry pools, Heartbeat heartbeat,
-        HashSet<UpstreamPool> poolsInUse, List<string> errors, ClusterBuildOptions? clusterOptions = null)
+        HashSet<UpstreamPool> poolsInUse, List<string> errors, TlsCertificateCache? certificates = null, ILogger? logger = null,
+        ClusterBuildOptions? clusterOptions = null)
     {
         // Maps first (templates refer to them), in two phases so maps may refer to maps.
         var maps = new Dictionary<string, MapRuntime>(StringComparer.Ordinal);
@@ -196,12 +204,14 @@ internal sealed partial class ProxySnapshot
         {
             errors.Add("no \"listen\" in any server");
         }
+        var upstreamTls = BuildTls(config, listens, clusters, maps, pools, heartbeat, poolsInUse, errors,
+            certificates ?? new TlsCertificateCache(), logger ?? NullLogger.Instance);
         if (errors.Count > 0)
         {
             return null;
         }
 
-        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest);
+        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest) { _upstreamTls = upstreamTls };
         foreach (var settings in AllSettings(config))
         {
             snapshot.GetLocation(settings);
