@@ -326,6 +326,13 @@ public sealed class LocationBuilder
         return this;
     }
 
+    /// <summary><c>send_timeout</c>: the longest a write to the client may stall.</summary>
+    public LocationBuilder SendTimeout(TimeSpan timeout)
+    {
+        _settings = _settings with { SendTimeout = timeout };
+        return this;
+    }
+
     /// <summary><c>proxy_next_upstream</c> with its tries (0 = unlimited) and timeout (zero = unlimited).</summary>
     public LocationBuilder ProxyNextUpstream(NextUpstreamConditions conditions, int tries = 0, TimeSpan timeout = default)
     {

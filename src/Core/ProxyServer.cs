@@ -174,15 +174,28 @@ public sealed class ProxyServer : IAsyncDisposable
             socket.Dispose();
             return;
         }
-        SocketConnection.ConfigureSocket(socket);
-        // The TLS context of the address comes from the snapshot current at accept: a reload gives new connections
-        // the new certificates while established ones keep their session.
-        var tls = _services.Snapshot.GetListen(listener.ConfigEndPoint)?.Tls;
-        var connection = tls is null
-            ? new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint)
-            : new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint, tls);
+        Http1Connection connection;
+        try
+        {
+            SocketConnection.ConfigureSocket(socket);
+            // The TLS context of the address comes from the snapshot current at accept: a reload gives new
+            // connections the new certificates while established ones keep their session.
+            var tls = _services.Snapshot.GetListen(listener.ConfigEndPoint)?.Tls;
+            var transport = new SocketConnection(socket, _services.Scheduler, _services.SocketArgs);
+            connection = tls is null
+                ? new Http1Connection(_services, transport, listener.ConfigEndPoint)
+                : new Http1Connection(_services, transport, listener.ConfigEndPoint, tls);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The client reset the connection between accept and here (its addresses are no longer readable): drop
+            // it without disturbing the accept loop.
+            socket.Dispose();
+            _connections.Release();
+            return;
+        }
         _connections.Add(connection);
-        if (tls is null)
+        if (!connection.IsTls)
         {
             connection.Start();
         }

@@ -169,6 +169,9 @@ public sealed record LocationSettings
     /// <summary>client_body_timeout: longest pause between two reads of the request body (60 s), else 408.</summary>
     public TimeSpan ClientBodyTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>send_timeout: longest a write to the client may stall (60 s); then the connection is closed.</summary>
+    public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary><c>proxy_next_upstream</c> and its tries/timeout.</summary>
     public NextUpstreamConfig NextUpstream { get; init; } = NextUpstreamConfig.Default;
 

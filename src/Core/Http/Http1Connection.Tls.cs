@@ -30,6 +30,9 @@ internal sealed partial class Http1Connection
     /// <summary>The TLS context of the listen address (per snapshot, taken at accept); null for plain connections.</summary>
     private readonly TlsServerContext? _tlsContext;
 
+    /// <summary>The connection terminates TLS: start it with <see cref="StartTls"/>, not Start.</summary>
+    public bool IsTls => _tlsContext is not null;
+
     /// <summary>The TLS layer once the handshake succeeded.</summary>
     private TlsConnection? _tls;
 

@@ -496,7 +496,9 @@ internal sealed partial class Http1Connection
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> FlushClientAsync()
     {
-        SetClientTimeout(ClientTimeout.Send, _services.Heartbeat.DeadlineAfter(_services.ClientSendTimeout));
+        // send_timeout of the location (the listen address's default server before routing).
+        var sendTimeout = _context.LocationRuntime?.Settings.SendTimeout ?? _listen?.DefaultServer.Settings.SendTimeout ?? TimeSpan.FromSeconds(60);
+        SetClientTimeout(ClientTimeout.Send, _services.Heartbeat.DeadlineAfter(sendTimeout));
         var result = await _output.FlushAsync();
         bool fired = ClearClientTimeout();
         return !fired && !result.IsCompleted && !result.IsCanceled;

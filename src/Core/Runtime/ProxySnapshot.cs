@@ -148,6 +148,7 @@ internal sealed partial class ProxySnapshot
         foreach (var settings in AllSettings(config))
         {
             shortest = Min(shortest, settings.ProxyConnectTimeout, settings.ProxyReadTimeout, settings.ProxySendTimeout, settings.ClientBodyTimeout);
+            shortest = Min(shortest, settings.SendTimeout, TimeSpan.MaxValue, TimeSpan.MaxValue, TimeSpan.MaxValue);
             if (settings.ProxyPass is not { } pass)
             {
                 continue;
@@ -177,6 +178,7 @@ internal sealed partial class ProxySnapshot
         var clusters = new Dictionary<string, ClusterRuntime>(StringComparer.Ordinal);
         foreach (var (name, group) in groups)
         {
+            shortest = Min(shortest, group.KeepaliveTimeout, TimeSpan.MaxValue, TimeSpan.MaxValue, TimeSpan.MaxValue);
             var resolved = Resolve(group, errors);
             if (resolved is null)
             {

@@ -18,7 +18,7 @@ public static class Backends
             return;
         }
         await connection.RespondAsync(200, name);
-    }, port);
+    }, port: port);
 
     /// <summary>A backend that reads each request (counting it) and resets the connection without answering.</summary>
     public static TestBackend Resetting() => new((_, connection) =>

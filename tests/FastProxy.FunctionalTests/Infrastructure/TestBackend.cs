@@ -96,11 +96,16 @@ public sealed class TestBackend : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentBag<Socket> _sockets = [];
     private readonly Task _acceptLoop;
+    private readonly bool _readBodies;
     private int _accepts;
+    private int _closed;
 
-    public TestBackend(Func<BackendRequest, BackendConnection, Task> handler, int port = 0)
+    /// <param name="readBodies">False: the handler runs as soon as the head arrived, the body is left unread.</param>
+    /// <param name="port">0 for any free port; a fixed one to bring a stopped backend back on its port.</param>
+    public TestBackend(Func<BackendRequest, BackendConnection, Task> handler, bool readBodies = true, int port = 0)
     {
         _handler = handler;
+        _readBodies = readBodies;
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         // A backend brought back on the port of one that was stopped (its closed connections may be in TIME_WAIT).
         _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
@@ -111,7 +116,7 @@ public sealed class TestBackend : IAsyncDisposable
     }
 
     /// <summary>A backend that answers 200 with the request head it received as the body.</summary>
-    public static TestBackend Echo(int port = 0) => new((request, connection) => connection.RespondAsync(200, request.RawHead, "Content-Type: text/plain\r\n"), port);
+    public static TestBackend Echo(int port = 0) => new((request, connection) => connection.RespondAsync(200, request.RawHead, "Content-Type: text/plain\r\n"), port: port);
 
     public IPEndPoint EndPoint { get; }
 
@@ -120,6 +125,9 @@ public sealed class TestBackend : IAsyncDisposable
     public string Address => $"127.0.0.1:{Port}";
 
     public int Accepts => Volatile.Read(ref _accepts);
+
+    /// <summary>Connections that ended (the peer closed, or the handler asked to close).</summary>
+    public int Closed => Volatile.Read(ref _closed);
 
     public ConcurrentQueue<BackendRequest> Requests { get; } = new();
 
@@ -165,7 +173,7 @@ public sealed class TestBackend : IAsyncDisposable
         {
             while (!_stop.IsCancellationRequested)
             {
-                var request = await ReadRequestAsync(reader, index);
+                var request = await ReadRequestAsync(reader, index, _readBodies);
                 if (request is null)
                 {
                     return;
@@ -181,9 +189,13 @@ public sealed class TestBackend : IAsyncDisposable
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
         }
+        finally
+        {
+            Interlocked.Increment(ref _closed);
+        }
     }
 
-    internal static async Task<BackendRequest?> ReadRequestAsync(BufferedReader reader, int index)
+    internal static async Task<BackendRequest?> ReadRequestAsync(BufferedReader reader, int index, bool readBody = true)
     {
         var head = await reader.ReadHeadAsync();
         if (head is null)
@@ -213,6 +225,10 @@ public sealed class TestBackend : IAsyncDisposable
             ConnectionIndex = index,
         };
         var cl = request.Header("Content-Length");
+        if (!readBody)
+        {
+            return request;
+        }
         if (request.WasChunked)
         {
             request.Body = await reader.ReadChunkedAsync();
