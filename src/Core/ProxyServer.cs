@@ -5,6 +5,7 @@ using FastProxy.Config;
 using FastProxy.Diagnostics;
 using FastProxy.Http;
 using FastProxy.Infrastructure;
+using FastProxy.RateLimiting;
 using FastProxy.Runtime;
 using FastProxy.Tls;
 using FastProxy.Transport;
@@ -31,6 +32,7 @@ public sealed class ProxyServer : IAsyncDisposable
     // Certificates by path and file stamp: a reload re-reads only the files that changed (new connections get the
     // new certificate; connections already up keep theirs).
     private readonly TlsCertificateCache _certificates = new();
+    private readonly LimitZoneRegistry _limitZones;
     private readonly Dictionary<IPEndPoint, ConnectionListener> _listeners = [];
     private volatile bool _stopping;
     private bool _started;
@@ -52,9 +54,13 @@ public sealed class ProxyServer : IAsyncDisposable
         _policies = options.LoadBalancingPolicies;
         var date = new DateHeader(time);
         _heartbeat = new Heartbeat(time, TimeSpan.FromSeconds(1), _connections, _pools, date);
+        // One registry for the server's lifetime: limit zones keep their state across reloads (nginx's shared zones),
+        // on the server's clock so tests can move time.
+        _limitZones = new LimitZoneRegistry(time);
         var errors = new List<string>();
-        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _certificates, _logger, ClusterOptions(previous: null))
+        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _certificates, _logger, _limitZones, ClusterOptions(previous: null))
             ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
+        _limitZones.Commit(snapshot.LimitZones);
         _heartbeat.ChangeInterval(Heartbeat.IntervalFor(snapshot.ShortestTimeout));
         _services = new ServerServices(snapshot, _heartbeat, date, _logger, _connections, _pools, ChooseScheduler());
     }
@@ -222,7 +228,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             var list = new List<string>();
             var inUse = new HashSet<UpstreamPool>();
-            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _certificates, _logger, ClusterOptions(_services.Snapshot));
+            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _certificates, _logger, _limitZones, ClusterOptions(_services.Snapshot));
             if (snapshot is null)
             {
                 errors = list;
@@ -257,6 +263,7 @@ public sealed class ProxyServer : IAsyncDisposable
 
             var previous = _services.Snapshot;
             _services.SwapSnapshot(snapshot);
+            _limitZones.Commit(snapshot.LimitZones);
             // One checker per group and snapshot: the new snapshot's take over (with the health state copied at
             // build), the old ones stop; requests still running on the old snapshot keep their clusters.
             if (_started && !_stopping)

@@ -191,6 +191,13 @@ public sealed record LocationSettings
     public int LimitConnStatus { get; init; } = 503;
     public bool LimitConnDryRun { get; init; }
 
+    /// <summary>
+    /// <c>limit_req_log_level</c> / <c>limit_conn_log_level</c>: info, notice, warn or error (the default). Rejections
+    /// are logged at this level, limit_req delays one level lower (info stays info), as nginx does.
+    /// </summary>
+    public string LimitReqLogLevel { get; init; } = "error";
+    public string LimitConnLogLevel { get; init; } = "error";
+
     /// <summary>access_log: null = off; default writes the combined format to logs/access.log as nginx does.</summary>
     public IReadOnlyList<AccessLogConfig> AccessLogs { get; init; } = [];
 

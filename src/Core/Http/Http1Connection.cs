@@ -199,6 +199,7 @@ internal sealed partial class Http1Connection
     public void Abort()
     {
         _stopping = true;
+        CancelLimitDelay();
         _transport.Abort();
         Volatile.Read(ref _upstream)?.Transport.Abort();
         Volatile.Read(ref _abortWait)?.TrySetResult();   // a request waiting for a max_conns slot
@@ -355,6 +356,10 @@ internal sealed partial class Http1Connection
         // nginx's server rewrite phase: a server-level return answers before any location is matched.
         var serverRuntime = snapshot.GetLocation(server.Config.Settings);
         _context.LocationRuntime = serverRuntime;
+        if (serverRuntime.Limits is { } serverLimits)
+        {
+            ApplyRealIp(serverLimits); // nginx's post-read phase: realip with the server's settings
+        }
         if (serverRuntime.ReturnStatus != 0)
         {
             return await ReturnAsync(serverRuntime, keepAlive, bodyKind, contentLength);
@@ -367,6 +372,15 @@ internal sealed partial class Http1Connection
         if (runtime.ReturnStatus != 0)
         {
             return await ReturnAsync(runtime, keepAlive, bodyKind, contentLength);
+        }
+        // nginx's preaccess phase (realip, limit_req, limit_conn): a null check when the location has none.
+        if (runtime.Limits is { } limits)
+        {
+            int limited = await ApplyLimitsAsync(limits, runtime, bodyKind, contentLength, keepAlive);
+            if (limited != 0)
+            {
+                return limited > 0;
+            }
         }
         if (runtime.Cluster is null)
         {

@@ -14,7 +14,7 @@ namespace FastProxy.Http;
 /// request (its head copied into a rented buffer so offsets stay valid for the whole request, the lower-cased host
 /// and the normalised path). One instance per client connection, reset per request; nothing here becomes a string.
 /// </summary>
-internal sealed class RequestContext
+internal sealed partial class RequestContext
 {
     private byte[]? _buffer;
     private IMemoryOwner<byte>? _block;
@@ -27,9 +27,10 @@ internal sealed class RequestContext
     public RequestContext(IPEndPoint? remote, IPEndPoint? local, long connectionSerial)
     {
         var remoteAddress = Normalize(remote?.Address ?? IPAddress.None);
-        RemoteAddr = Encoding.ASCII.GetBytes(remoteAddress.ToString());
-        BinaryRemoteAddr = remoteAddress.GetAddressBytes();
-        RemotePort = Encoding.ASCII.GetBytes((remote?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        PeerAddr = Encoding.ASCII.GetBytes(remoteAddress.ToString());
+        PeerBinaryAddr = remoteAddress.GetAddressBytes();
+        PeerPort = Encoding.ASCII.GetBytes((remote?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Peer = remote is null ? default : RealIp.ClientAddress.FromIPAddress(remote.Address, remote.Port);
         var localAddress = Normalize(local?.Address ?? IPAddress.None);
         ServerAddr = Encoding.ASCII.GetBytes(localAddress.ToString());
         ServerPort = Encoding.ASCII.GetBytes((local?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -39,13 +40,19 @@ internal sealed class RequestContext
     // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; nginx shows them as a.b.c.d.
     private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
-    /// <summary>$remote_addr as text.</summary>
-    public byte[] RemoteAddr { get; }
+    /// <summary>$remote_addr as text: the peer's address, or the client's when realip replaced it for this request.</summary>
+    public ReadOnlySpan<byte> RemoteAddr => _realIpSet ? _realAddr.AsSpan(0, _realAddrLength) : PeerAddr;
 
-    /// <summary>$binary_remote_addr: 4 bytes for IPv4, 16 for IPv6.</summary>
-    public byte[] BinaryRemoteAddr { get; }
+    /// <summary>$binary_remote_addr: 4 bytes for IPv4, 16 for IPv6 (of the realip client when set).</summary>
+    public ReadOnlySpan<byte> BinaryRemoteAddr => _realIpSet ? _realBinary.AsSpan(0, _realBinaryLength) : PeerBinaryAddr;
 
-    public byte[] RemotePort { get; }
+    /// <summary>$remote_port (of the realip client when set: empty unless its header gave a port, as in nginx).</summary>
+    public ReadOnlySpan<byte> RemotePort => _realIpSet ? _realPort.AsSpan(0, _realPortLength) : PeerPort;
+
+    /// <summary>The connection's peer, whatever realip says: $realip_remote_addr, $realip_remote_port.</summary>
+    public byte[] PeerAddr { get; }
+    public byte[] PeerBinaryAddr { get; }
+    public byte[] PeerPort { get; }
     public byte[] ServerAddr { get; }
     public byte[] ServerPort { get; }
     public long ConnectionSerial { get; }
@@ -122,6 +129,7 @@ internal sealed class RequestContext
         Location = null;
         LocationRuntime = null;
         Upstream.Clear();
+        BeginLimits();
     }
 
     /// <summary>Stores $host: <paramref name="host"/> without ":port", lower-cased (RFC 9110 §4.2.3: case-insensitive).</summary>
@@ -182,6 +190,7 @@ internal sealed class RequestContext
     /// <summary>Releases the per-request buffer.</summary>
     public void EndRequest()
     {
+        EndLimits();
         ReturnBuffer();
         _headLength = 0;
         Upstream.Release();

@@ -5,6 +5,7 @@ using FastProxy.Config;
 using FastProxy.Http1;
 using FastProxy.Infrastructure;
 using FastProxy.LoadBalancing;
+using FastProxy.RateLimiting;
 using FastProxy.Routing;
 using FastProxy.Tls;
 using FastProxy.Upstreams;
@@ -49,10 +50,13 @@ internal sealed partial class ProxySnapshot
 {
     private readonly ConcurrentDictionary<LocationSettings, LocationRuntime> _locations = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<IPEndPoint, ListenRuntime> _listens;
+    private readonly SnapshotLimits _limits;
 
     private ProxySnapshot(ProxyConfig config, RouteTable routes, Dictionary<string, ClusterRuntime> clusters,
-        Dictionary<string, MapRuntime> maps, Dictionary<IPEndPoint, ListenRuntime> listens, TimeSpan shortestTimeout)
+        Dictionary<string, MapRuntime> maps, Dictionary<IPEndPoint, ListenRuntime> listens, TimeSpan shortestTimeout,
+        SnapshotLimits limits)
     {
+        _limits = limits;
         Config = config;
         Routes = routes;
         Clusters = clusters;
@@ -71,6 +75,9 @@ internal sealed partial class ProxySnapshot
 
     public IEnumerable<ListenRuntime> Listens => _listens.Values;
 
+    /// <summary>The limit zones of this configuration, for the server to commit to its registry when it switches.</summary>
+    public LimitZoneSet LimitZones => _limits.Zones;
+
     public ListenRuntime? GetListen(IPEndPoint endPoint) => _listens.GetValueOrDefault(endPoint);
 
     /// <summary>
@@ -84,7 +91,7 @@ internal sealed partial class ProxySnapshot
             return runtime;
         }
         return _locations.GetOrAdd(settings, static (s, self) =>
-            new LocationRuntime(s, self.ClusterFor(s), self.Maps) { UpstreamTls = self._upstreamTls?.GetValueOrDefault(s) }, this);
+            new LocationRuntime(s, self.ClusterFor(s), self.Maps, self._limits.For(s)) { UpstreamTls = self._upstreamTls?.GetValueOrDefault(s) }, this);
     }
 
     private ClusterRuntime? ClusterFor(LocationSettings settings)
@@ -116,9 +123,14 @@ internal sealed partial class ProxySnapshot
     /// Builds a snapshot; configuration errors (an unknown upstream, an unresolvable host, no listen) are returned
     /// as messages, never thrown.
     /// </summary>
+    /// <remarks>
+    /// The limit zones come from <paramref name="limitZones"/>, the server's registry, which keeps their state across
+    /// reloads; they are prepared here and committed by the server only once it switches to this snapshot
+    /// (<see cref="LimitZones"/>). Without a registry (validation, tests) the zones start empty.
+    /// </remarks>
     public static ProxySnapshot? TryBuild(ProxyConfig config, UpstreamPoolRegistry pools, Heartbeat heartbeat,
         HashSet<UpstreamPool> poolsInUse, List<string> errors, TlsCertificateCache? certificates = null, ILogger? logger = null,
-        ClusterBuildOptions? clusterOptions = null)
+        LimitZoneRegistry? limitZones = null, ClusterBuildOptions? clusterOptions = null)
     {
         // Maps first (templates refer to them), in two phases so maps may refer to maps.
         var maps = new Dictionary<string, MapRuntime>(StringComparer.Ordinal);
@@ -208,12 +220,13 @@ internal sealed partial class ProxySnapshot
         }
         var upstreamTls = BuildTls(config, listens, clusters, maps, pools, heartbeat, poolsInUse, errors,
             certificates ?? new TlsCertificateCache(), logger ?? NullLogger.Instance);
-        if (errors.Count > 0)
+        var limits = SnapshotLimits.TryBuild(config, AllSettings(config), maps, limitZones ?? new LimitZoneRegistry(heartbeat.Time), errors);
+        if (errors.Count > 0 || limits is null)
         {
             return null;
         }
 
-        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest) { _upstreamTls = upstreamTls };
+        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest, limits) { _upstreamTls = upstreamTls };
         foreach (var settings in AllSettings(config))
         {
             snapshot.GetLocation(settings);
