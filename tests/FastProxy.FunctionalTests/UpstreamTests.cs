@@ -197,6 +197,39 @@ public sealed class UpstreamTests
     }
 
     [Fact]
+    public async Task IpHash_RealIpClients_EachSticksToOneServerAndClientsSpread()
+    {
+        await using var a = Backends.Named("a");
+        await using var b = Backends.Named("b");
+        await using var c = Backends.Named("c");
+        var config = new ProxyConfigBuilder()
+            .Upstream("svc", u => u.IpHash().Server(a.Address).Server(b.Address).Server(c.Address))
+            .Server(s => s.Listen("127.0.0.1:0").Location("/", l => l.ProxyPass("http://svc").RealIp(["127.0.0.1"])))
+            .Build();
+        await using var proxy = await Proxy.StartAsync(config);
+        await using var client = await proxy.ConnectAsync();
+
+        // ip_hash sees the address realip took from X-Real-IP (nginx's realip changes the connection's address).
+        var serverOf = new Dictionary<string, string>();
+        for (int round = 0; round < 2; round++)
+        {
+            for (int i = 0; i < 12; i++)
+            {
+                string address = $"10.{i}.{i * 3}.7";
+                await client.SendAsync($"GET / HTTP/1.1\r\nHost: a\r\nX-Real-IP: {address}\r\n\r\n");
+                var body = (await client.ReadResponseAsync()).BodyText;
+                if (serverOf.TryGetValue(address, out var previous))
+                {
+                    Assert.Equal(previous, body);
+                }
+                serverOf[address] = body;
+            }
+        }
+
+        Assert.True(serverOf.Values.Distinct().Count() > 1);
+    }
+
+    [Fact]
     public async Task HashRequestUriConsistent_EachUriSticksToOneServerAndUrisSpread()
     {
         await using var a = Backends.Named("a");
