@@ -76,6 +76,9 @@ internal sealed partial class RequestContext
     public LocationRoute? Location { get; set; }
     public LocationRuntime? LocationRuntime { get; set; }
 
+    /// <summary>$upstream_addr / $upstream_status: the attempts of this request.</summary>
+    public UpstreamAttempts Upstream { get; } = new();
+
     /// <summary>The request head's bytes, stable until <see cref="EndRequest"/> (the parser's offsets index it).</summary>
     public ReadOnlySpan<byte> HeadBytes => _buffer.AsSpan(0, _headLength);
 
@@ -126,6 +129,7 @@ internal sealed partial class RequestContext
         Location = null;
         LocationRuntime = null;
         ResetRewrite();
+        Upstream.Clear();
         BeginLimits();
     }
 
@@ -193,6 +197,7 @@ internal sealed partial class RequestContext
         Location = null;
         LocationRuntime = null;
         ReturnRewriteBuffers();
+        Upstream.Release();
     }
 
     private void ReturnBuffer()
