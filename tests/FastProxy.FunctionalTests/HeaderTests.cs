@@ -237,4 +237,18 @@ public sealed class HeaderTests
         Assert.Null(rewritten.Header("X-Evil"));
         Assert.Equal("http://example.org/w/a%0D%0AX-Evil: 1", rewritten.Header("Location"));
     }
+
+    [Fact]
+    public async Task AddHeader_UpstreamVariables_OnProxiedResponse()
+    {
+        await using var backend = Backend(201);
+        await using var proxy = await NginxConf.StartAsync($$"""
+            location / { add_header X-Upstream $upstream_addr; add_header X-Upstream-Status $upstream_status; proxy_pass http://{{backend.Address}}; }
+            """);
+
+        var response = await proxy.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+
+        Assert.Equal(backend.Address, response.Header("X-Upstream"));
+        Assert.Equal("201", response.Header("X-Upstream-Status"));
+    }
 }
