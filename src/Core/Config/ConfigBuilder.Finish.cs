@@ -41,6 +41,7 @@ internal sealed partial class ConfigBuilder
     private UpstreamConfig BuildUpstream(UpstreamDraft u)
     {
         var servers = new List<UpstreamServerConfig>();
+        var serverLines = new List<ConfDirective>();
         foreach (var (server, host, port, d) in u.Servers)
         {
             if (server.Backup && u.Policy is "ip_hash" or "hash" or "random" or "random_two")
@@ -54,8 +55,9 @@ internal sealed partial class ConfigBuilder
                 continue;
             }
             servers.Add(server with { EndPoints = [.. addresses.Distinct().Select(a => new IPEndPoint(a, port))] });
+            serverLines.Add(d);
         }
-        return new UpstreamConfig
+        var upstream = new UpstreamConfig
         {
             Name = u.Name,
             Servers = servers,
@@ -69,6 +71,35 @@ internal sealed partial class ConfigBuilder
             HealthCheck = u.HealthCheck,
             Source = u.Directive.Location,
         };
+        ValidateUpstream(u, upstream, serverLines, emptyExplained: servers.Count < u.Servers.Count || u.Servers.Count == 0);
+        return upstream;
+    }
+
+    /// <summary>
+    /// The load-balancing checks the engine would make (slow_start with a hash method, weights, an upstream of only
+    /// backups...), with the built-in policies, reported at the line they are about. An embedder's own policy names
+    /// cannot appear in a file; ProxyServer checks those against its registry when it starts.
+    /// </summary>
+    private void ValidateUpstream(UpstreamDraft u, UpstreamConfig upstream, List<ConfDirective> serverLines, bool emptyExplained)
+    {
+        var problems = new List<LoadBalancing.UpstreamProblem>();
+        LoadBalancing.LoadBalancingPolicyRegistry.BuiltIn.Validate(upstream, problems);
+        // A backup the method refuses already explains a group of only backups.
+        emptyExplained |= problems.Exists(p => p.Kind == LoadBalancing.UpstreamProblemKind.BackupNotSupported);
+        foreach (var problem in problems)
+        {
+            switch (problem.Kind)
+            {
+                case LoadBalancing.UpstreamProblemKind.BackupNotSupported:
+                    continue; // reported above in nginx's words
+                case LoadBalancing.UpstreamProblemKind.NoPrimary when emptyExplained:
+                    continue; // "no servers are inside upstream", or a server line that failed, already says why
+            }
+            var line = problem.ServerIndex >= 0 && problem.ServerIndex < serverLines.Count ? serverLines[problem.ServerIndex]
+                : problem.Kind == LoadBalancing.UpstreamProblemKind.UnknownPolicy ? u.PolicyDirective ?? u.Directive
+                : u.Directive;
+            Error(line, problem.Message);
+        }
     }
 
     private ServerConfig BuildServer(SettingsDraft http, ServerDraft server)
@@ -131,7 +162,7 @@ internal sealed partial class ConfigBuilder
             Listens = server.Listens.ConvertAll(l => l.Config),
             ServerNames = names,
             Locations = locations,
-            Settings = settings with { Return = s.Return, Rewrites = s.Rewrites },
+            Settings = settings with { Return = s.Return, Rewrites = s.Rewrites, RewriteBreak = s.RewriteBreak },
             KeepaliveTimeout = Inner(chain, x => x.KeepaliveTimeout) ?? TimeSpan.FromSeconds(75),
             KeepaliveRequests = Inner(chain, x => x.KeepaliveRequests) ?? 1000,
             ClientHeaderTimeout = Inner(chain, x => x.ClientHeaderTimeout) ?? TimeSpan.FromSeconds(60),
@@ -201,6 +232,7 @@ internal sealed partial class ConfigBuilder
             ProxyPass = proxyPass,
             Return = location is null ? null : own.Return,
             Rewrites = location is null ? [] : own.Rewrites,
+            RewriteBreak = location is not null && own.RewriteBreak,
             ProxySetHeaders = InnerRef(chain, x => x.ProxySetHeaders) ?? [],
             ProxyHideHeaders = InnerRef(chain, x => x.ProxyHideHeaders) ?? [],
             ProxyPassHeaders = InnerRef(chain, x => x.ProxyPassHeaders) ?? [],
@@ -244,6 +276,8 @@ internal sealed partial class ConfigBuilder
                 Protocols = InnerRef(chain, x => x.ProxySslProtocols) ?? UpstreamTlsConfig.Default.Protocols,
                 SessionReuse = Inner(chain, x => x.ProxySslSessionReuse) ?? true,
             },
+            // ngx_http_access_merge_loc_conf: a level with any rule replaces the outer rules.
+            AccessRules = InnerRef(chain, x => x.AccessRules) ?? [],
             RealIp = InnerRef(chain, x => x.RealIpFrom) is { } from
                 ? new RealIpConfig
                 {
@@ -282,15 +316,17 @@ internal sealed partial class ConfigBuilder
         {
             return null;
         }
-        var result = new List<ProxyRedirectConfig>();
-        if (proxyPass is not null && location is not null && !location.IsRegex && location.Kind != LocationMatchKind.Named)
+        var result = new List<ProxyRedirectConfig>(level.ProxyRedirects);
+        if (proxyPass is not null && location is not null)
         {
-            string url = $"{proxyPass.Scheme}://{proxyPass.Host}{(proxyPass.Port is int p && !proxyPass.IsNamedUpstream ? ":" + p : "")}";
-            result.Add(proxyPass.Uri is null
+            // ngx_http_proxy_redirect "default": the proxy_pass URL as written becomes the location name; without a
+            // URI (always so in regex and named locations), "URL/" becomes "/".
+            string url = proxyPass.Url
+                ?? $"{proxyPass.Scheme}://{proxyPass.Host}{(proxyPass.Port is int p && !proxyPass.IsNamedUpstream ? ":" + p : "")}{proxyPass.Uri}";
+            result.Insert(level.ProxyRedirectDefaultIndex, proxyPass.Uri is null
                 ? new ProxyRedirectConfig(url + "/", ValueTemplate.Parse("/"))
-                : new ProxyRedirectConfig(url + proxyPass.Uri, ValueTemplate.Parse(location.Pattern)));
+                : new ProxyRedirectConfig(url, ValueTemplate.Parse(location.Pattern)));
         }
-        result.AddRange(level.ProxyRedirects);
         return result;
     }
 

@@ -76,14 +76,17 @@ internal sealed partial class RequestContext
     public LocationRoute? Location { get; set; }
     public LocationRuntime? LocationRuntime { get; set; }
 
+    /// <summary>$upstream_addr / $upstream_status: the attempts of this request.</summary>
+    public UpstreamAttempts Upstream { get; } = new();
+
     /// <summary>The request head's bytes, stable until <see cref="EndRequest"/> (the parser's offsets index it).</summary>
     public ReadOnlySpan<byte> HeadBytes => _buffer.AsSpan(0, _headLength);
 
     /// <summary>$host: the host from the request line or Host field, lower case, without port.</summary>
     public ReadOnlySpan<byte> Host => _buffer.AsSpan(_hostOffset, _hostLength);
 
-    /// <summary>$uri: the normalised path.</summary>
-    public ReadOnlySpan<byte> Uri => _buffer.AsSpan(_uriOffset, _uriLength);
+    /// <summary>$uri: the normalised path, or what <c>rewrite</c> made of it (RequestContext.Rewrite.cs).</summary>
+    public ReadOnlySpan<byte> Uri => _rewriteUriLength < 0 ? _buffer.AsSpan(_uriOffset, _uriLength) : _rewrite.AsSpan(0, _rewriteUriLength);
 
     public ReadOnlySpan<byte> GetName(in HttpField field) => HeadBytes.Slice(field.NameOffset, field.NameLength);
 
@@ -125,6 +128,8 @@ internal sealed partial class RequestContext
         _hostOffset = _hostLength = _uriOffset = _uriLength = 0;
         Location = null;
         LocationRuntime = null;
+        ResetRewrite();
+        Upstream.Clear();
         BeginLimits();
     }
 
@@ -189,6 +194,10 @@ internal sealed partial class RequestContext
         EndLimits();
         ReturnBuffer();
         _headLength = 0;
+        Location = null;
+        LocationRuntime = null;
+        ReturnRewriteBuffers();
+        Upstream.Release();
     }
 
     private void ReturnBuffer()

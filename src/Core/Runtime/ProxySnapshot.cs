@@ -15,7 +15,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace FastProxy.Runtime;
 
 /// <summary>An upstream group at run time: the load-balancing state and one pool per destination.</summary>
-internal sealed class ClusterRuntime(ClusterState state, UpstreamPool[] pools)
+internal sealed partial class ClusterRuntime(ClusterState state, UpstreamPool[] pools)
 {
     public ClusterState State { get; } = state;
 
@@ -69,6 +69,12 @@ internal sealed partial class ProxySnapshot
     public RouteTable Routes { get; }
     public IReadOnlyDictionary<string, ClusterRuntime> Clusters { get; }
     public IReadOnlyDictionary<string, MapRuntime> Maps { get; }
+
+    /// <summary>
+    /// True when some template reads regex captures ($1..$9 or a named capture): only then do regexes of locations,
+    /// rewrites and maps capture (which costs a string and a Match per match); else they only test.
+    /// </summary>
+    public bool UsesCaptures { get; private set; }
 
     /// <summary>The shortest timeout in the configuration, which sets the heartbeat interval.</summary>
     public TimeSpan ShortestTimeout { get; }
@@ -130,7 +136,7 @@ internal sealed partial class ProxySnapshot
     /// </remarks>
     public static ProxySnapshot? TryBuild(ProxyConfig config, UpstreamPoolRegistry pools, Heartbeat heartbeat,
         HashSet<UpstreamPool> poolsInUse, List<string> errors, TlsCertificateCache? certificates = null, ILogger? logger = null,
-        LimitZoneRegistry? limitZones = null)
+        LimitZoneRegistry? limitZones = null, ClusterBuildOptions? clusterOptions = null)
     {
         // Maps first (templates refer to them), in two phases so maps may refer to maps.
         var maps = new Dictionary<string, MapRuntime>(StringComparer.Ordinal);
@@ -196,16 +202,10 @@ internal sealed partial class ProxySnapshot
             {
                 continue;
             }
-            var state = new ClusterState(resolved);
-            var clusterPools = new UpstreamPool[state.Destinations.Count];
-            foreach (var destination in state.Destinations)
+            if (BuildCluster(name, resolved, pools, heartbeat, poolsInUse, maps, clusterOptions, errors) is { } cluster)
             {
-                var pool = pools.GetOrCreate(name, destination.EndPoint, resolved.Keepalive,
-                    heartbeat.ToTicks(resolved.KeepaliveTimeout), resolved.KeepaliveRequests);
-                clusterPools[destination.Index] = pool;
-                poolsInUse.Add(pool);
+                clusters[name] = cluster;
             }
-            clusters[name] = new ClusterRuntime(state, clusterPools);
         }
 
         // Listen addresses and their default servers.
@@ -232,7 +232,11 @@ internal sealed partial class ProxySnapshot
             return null;
         }
 
-        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest, limits) { _upstreamTls = upstreamTls };
+        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest, limits)
+        {
+            _upstreamTls = upstreamTls,
+            UsesCaptures = RegexCaptures.AnyUse(config, maps),
+        };
         foreach (var settings in AllSettings(config))
         {
             snapshot.GetLocation(settings);
