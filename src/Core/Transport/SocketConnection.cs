@@ -87,6 +87,13 @@ internal sealed class SocketConnection : IDuplexPipe
         // loops blocked on it fail.
         _output.Reader.CancelPendingRead();
         _input.Writer.CancelPendingFlush();
+        // After a clean close (the peer's FIN received, our send loop done and its FIN sent) no operation is waiting
+        // on the socket: shutdown would only fail with ENOTCONN, one wasted syscall per connection. Dispose closes it.
+        if (_receivedFin && _sendTask is { IsCompleted: true })
+        {
+            _socket.Dispose();
+            return;
+        }
         try
         {
             _socket.Shutdown(SocketShutdown.Both);
