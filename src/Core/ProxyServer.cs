@@ -42,8 +42,16 @@ public sealed class ProxyServer : IAsyncDisposable
         var errors = new List<string>();
         var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors)
             ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
+        var accessLogs = new AccessLogRegistry(new LogTime(time));
+        var plan = accessLogs.Prepare(config, snapshot.Maps, errors)
+            ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
+        snapshot.AttachAccessLogs(plan);
+        accessLogs.Commit(plan);
         _heartbeat.ChangeInterval(Heartbeat.IntervalFor(snapshot.ShortestTimeout));
-        _services = new ServerServices(snapshot, _heartbeat, date, _logger, _connections, _pools, ChooseScheduler());
+        _services = new ServerServices(snapshot, _heartbeat, date, _logger, _connections, _pools, ChooseScheduler())
+        {
+            AccessLogs = accessLogs,
+        };
     }
 
     /// <summary>
@@ -178,7 +186,8 @@ public sealed class ProxyServer : IAsyncDisposable
             var list = new List<string>();
             var inUse = new HashSet<UpstreamPool>();
             var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list);
-            if (snapshot is null)
+            var plan = snapshot is null ? null : _services.AccessLogs.Prepare(config, snapshot.Maps, list);
+            if (snapshot is null || plan is null)
             {
                 errors = list;
                 Log.ReloadFailed(_logger, string.Join("; ", list));
@@ -202,6 +211,7 @@ public sealed class ProxyServer : IAsyncDisposable
                         {
                             _ = listener.StopAsync();
                         }
+                        _services.AccessLogs.Abandon(plan);
                         list.Add($"bind() to {listen.EndPoint} failed ({e.SocketErrorCode})");
                         errors = list;
                         Log.ReloadFailed(_logger, list[^1]);
@@ -210,7 +220,9 @@ public sealed class ProxyServer : IAsyncDisposable
                 }
             }
 
+            snapshot.AttachAccessLogs(plan);
             _services.SwapSnapshot(snapshot);
+            _services.AccessLogs.Commit(plan);
             foreach (var listener in added)
             {
                 _listeners[listener.ConfigEndPoint] = listener;
@@ -289,7 +301,15 @@ public sealed class ProxyServer : IAsyncDisposable
         }
         _pools.RetireAll();
         _heartbeat.Dispose();
+        // Every request has been logged by now: flush and close the access logs.
+        await _services.AccessLogs.DisposeAsync();
     }
+
+    /// <summary>
+    /// Closes and reopens every access-log file (nginx's SIGUSR1, <c>fastproxy -s reopen</c>): after a rotation
+    /// moved the files away, logging continues in new files under the configured names.
+    /// </summary>
+    public void ReopenLogs() => _services.AccessLogs.Reopen();
 
     private List<Task> Pending()
     {

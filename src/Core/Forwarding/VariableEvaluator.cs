@@ -43,6 +43,14 @@ internal static class VariableEvaluator
         writer.Advance(written);
     }
 
+    /// <summary>The length of one variable part (the access log escapes each variable's value on its own).</summary>
+    public static int MeasurePart(in CompiledPart part, RequestContext context) =>
+        EvaluatePart(in part, context, default, measure: true, depth: 0);
+
+    /// <summary>Writes one variable part into <paramref name="destination"/>, which must hold <see cref="MeasurePart"/> bytes.</summary>
+    public static int WritePart(in CompiledPart part, RequestContext context, Span<byte> destination) =>
+        EvaluatePart(in part, context, destination, measure: false, depth: 0);
+
     private static int Evaluate(CompiledTemplate template, RequestContext context, Span<byte> destination, bool measure, int depth)
     {
         if (template.Literal is { } literal)

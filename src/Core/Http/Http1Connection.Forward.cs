@@ -110,7 +110,9 @@ internal sealed partial class Http1Connection
             ExchangeOutcome outcome;
             while (true)
             {
+                _log.BeginUpstream(destination.EndPoint, Timestamp());
                 outcome = await ExchangeAsync(destination, pool, upstream, location, runtime, bodyKind, contentLength, upgrade, keepAlive, canRetryStatus);
+                _log.EndUpstream(UpstreamLogStatus(outcome), Timestamp());
                 if (outcome == ExchangeOutcome.Stale && staleRetryAllowed)
                 {
                     staleRetryAllowed = false;
@@ -247,6 +249,7 @@ internal sealed partial class Http1Connection
                     return ExchangeOutcome.ConnectFailed;
                 }
                 upstream.Transport.Start();
+                _log.UpstreamConnected(Timestamp());
             }
             else
             {
@@ -299,6 +302,7 @@ internal sealed partial class Http1Connection
 
             var response = upstream.ResponseHead;
             int status = response.StatusCode;
+            _log.UpstreamHeader(status, Timestamp());
             if (status == 101)
             {
                 if (!upgrade)
@@ -384,9 +388,11 @@ internal sealed partial class Http1Connection
 
     private void WriteResponseHead(HttpResponseHead response, LocationRuntime runtime, bool dropTransferEncoding, ClientConnectionMode mode)
     {
+        long before = ClientUnflushed;
         var writer = new BufferWriter(_output);
         ResponseHeadWriter.Write(ref writer, response, runtime, _services.Date, _context, dropTransferEncoding, mode);
         writer.Commit();
+        CountResponseHead(response.StatusCode, before, 0);
     }
 
     /// <summary>Flushes towards the backend under proxy_send_timeout; false when it failed or timed out.</summary>
@@ -437,6 +443,7 @@ internal sealed partial class Http1Connection
                 }
                 _input.AdvanceTo(slice.End);
                 remaining -= take;
+                _log.RequestLength += take;
                 if (remaining == 0)
                 {
                     _requestBodyComplete = true;
@@ -455,6 +462,7 @@ internal sealed partial class Http1Connection
                     if (!data.IsEmpty)
                     {
                         total += data.Length;
+                        _log.RequestLength += data.Length;
                         if (max > 0 && total > max)
                         {
                             _input.AdvanceTo(consumed);
@@ -734,6 +742,10 @@ internal sealed partial class Http1Connection
                 foreach (var segment in buffer)
                 {
                     to.Write(segment.Span);
+                }
+                if (ReferenceEquals(to, _output))
+                {
+                    _log.BytesSent += buffer.Length; // the tunnel's bytes count as sent, as in nginx
                 }
                 from.AdvanceTo(buffer.End);
                 upstream.SetDeadline(_services.Heartbeat.Now + idleTicks);

@@ -95,12 +95,18 @@ internal sealed partial class Http1Connection
                         WriteError(head, keepAlive: false, headOnly: false);
                         await FlushClientAsync();
                     }
+                    // A head that failed or was cut off is a request too (nginx logs it, 400 when cut off).
+                    _context.ConnectionRequests = _requests + 1;
+                    WriteAccessLog(400);
                     break;
                 }
+                _log.HasHead = true;
+                _log.RequestLength = _context.HeadBytes.Length;
                 // The snapshot is read once per request, when its head is complete: a reload applies to every
                 // request whose head arrives after it, also on connections opened before.
                 RefreshSnapshot();
                 bool keepAlive = await ProcessRequestAsync();
+                WriteAccessLog(499);
                 _context.EndRequest();
                 if (!keepAlive || _stopping)
                 {
@@ -117,6 +123,7 @@ internal sealed partial class Http1Connection
         }
         finally
         {
+            TryWriteAccessLog(500);
             _context.EndRequest();
             await _transport.CloseAsync(TimeSpan.FromSeconds(5), _linger && !_stopping ? _services.LingerTimeout : TimeSpan.Zero);
             _services.Connections.Remove(this);
@@ -238,6 +245,11 @@ internal sealed partial class Http1Connection
             Volatile.Write(ref _idle, 0);
             if (ClearClientTimeout())
             {
+                if (!started && !result.Buffer.IsEmpty)
+                {
+                    StartRequestLog();
+                }
+                CaptureFailedHead(result.Buffer);
                 _input.AdvanceTo(result.Buffer.Start);
                 // nginx closes without a response when nothing came; with a partial head it logs 408 and closes. We
                 // answer 408 then (RFC 9110 §15.5.9), so the client knows why.
@@ -258,6 +270,7 @@ internal sealed partial class Http1Connection
             if (!started && !buffer.IsEmpty)
             {
                 started = true;
+                StartRequestLog();
                 if (headDeadline == 0)
                 {
                     headDeadline = heartbeat.DeadlineAfter(server.ClientHeaderTimeout);
@@ -275,12 +288,14 @@ internal sealed partial class Http1Connection
             {
                 // Nothing of a malformed request goes anywhere: answer and close (the rest of the input is discarded
                 // by the lingering close).
+                CaptureFailedHead(buffer);
                 _input.AdvanceTo(buffer.End);
                 return status.ToStatusCode();
             }
             if (result.IsCompleted)
             {
                 // The client closed mid-head (or between requests): nothing to answer.
+                CaptureFailedHead(buffer);
                 _input.AdvanceTo(buffer.End);
                 _linger = false;
                 return -1;
@@ -313,6 +328,7 @@ internal sealed partial class Http1Connection
         _context.SetHost(host);
         var server = snapshot.Routes.SelectServer(_listen!.EndPoint, _context.Host);
         _context.Server = server;
+        _log.HasServer = true;
         if (_requests >= server.Config.KeepaliveRequests)
         {
             keepAlive = false;
@@ -405,9 +421,11 @@ internal sealed partial class Http1Connection
 
     private void WriteError(int status, bool keepAlive, bool headOnly)
     {
+        long before = ClientUnflushed;
         var writer = new BufferWriter(_output);
         StatusResponses.WriteError(ref writer, _services.Date, status, keepAlive, headOnly);
         writer.Commit();
+        CountResponseHead(status, before, headOnly ? 0 : StatusResponses.PageFor(status, out _).Length);
     }
 
     /// <summary>
@@ -421,6 +439,7 @@ internal sealed partial class Http1Connection
         int status = runtime.ReturnStatus;
         if (status == 444)
         {
+            _log.Status = 444;
             _linger = false;
             return false;
         }
@@ -431,6 +450,7 @@ internal sealed partial class Http1Connection
 
     private void WriteReturn(LocationRuntime runtime, int status, bool keepAlive)
     {
+        long before = ClientUnflushed;
         var writer = new BufferWriter(_output);
         bool headOnly = _head.Method == Http1Method.Head;
         StatusResponses.WriteStatusLine(ref writer, status);
@@ -480,6 +500,7 @@ internal sealed partial class Http1Connection
             }
         }
         writer.Commit();
+        CountResponseHead(status, before, headOnly ? 0 : textLength > 0 ? textLength : body.Length);
     }
 
     /// <summary>Flushes the client output under send_timeout; false when the client is gone.</summary>
@@ -487,6 +508,7 @@ internal sealed partial class Http1Connection
     private async ValueTask<bool> FlushClientAsync()
     {
         SetClientTimeout(ClientTimeout.Send, _services.Heartbeat.DeadlineAfter(_services.ClientSendTimeout));
+        CountFlushed();
         var result = await _output.FlushAsync();
         bool fired = ClearClientTimeout();
         return !fired && !result.IsCompleted && !result.IsCanceled;
