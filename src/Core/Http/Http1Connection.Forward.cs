@@ -508,6 +508,7 @@ internal sealed partial class Http1Connection
         if (status == 0)
         {
             _linger = false;
+            _log.Status = 400; // nginx logs "client prematurely closed connection" while reading the body as 400
         }
         return ExchangeOutcome.ClientFailed;
     }
