@@ -72,6 +72,18 @@ internal static class Program
         }
         if (options.Test || options.Dump)
         {
+            if (result.Config is { } tested && errors.Count == 0)
+            {
+                // nginx -t opens (and so creates) the log files: a file that cannot be opened fails the test.
+                foreach (string file in FastProxy.Diagnostics.AccessLogRegistry.Files(tested with { Prefix = prefix }))
+                {
+                    using var opened = FastProxy.Diagnostics.AppendFile.Open(file, out string? openError);
+                    if (opened is null)
+                    {
+                        errors.Add($"{configPath}: open() \"{file}\" failed ({openError})");
+                    }
+                }
+            }
             return Test(configPath, result, errors, options);
         }
         PrintDiagnostics(result, errors, quiet: false);

@@ -215,6 +215,20 @@ internal sealed class AccessLogRegistry : IAsyncDisposable
         }
     }
 
+    /// <summary>The distinct access-log files a configuration writes (full paths), for <c>fastproxy -t</c>.</summary>
+    internal static IReadOnlyCollection<string> Files(ProxyConfig config)
+    {
+        var files = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var settings in AllSettings(config))
+        {
+            foreach (var log in settings.AccessLogs)
+            {
+                files.Add(FullPath(log.Path, config.Prefix));
+            }
+        }
+        return files;
+    }
+
     private static IEnumerable<LocationSettings> AllSettings(ProxyConfig config)
     {
         var stack = new Stack<LocationConfig>();
