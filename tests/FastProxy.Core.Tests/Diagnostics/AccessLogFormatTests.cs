@@ -192,6 +192,53 @@ public sealed class AccessLogFormatTests
         Assert.Equal($"{new DateTimeOffset(2025, 1, 1, 1, 0, 0, TimeSpan.Zero).ToUnixTimeSeconds()}.007", Format("$msec", Request(), Started()));
     }
 
+    /// <summary>
+    /// The request path's share of logging (format a line into a rented buffer, commit it) allocates nothing once the
+    /// writer's line buffers exist; the file is written by the writer's own thread.
+    /// </summary>
+    [Fact]
+    public async Task FormatAndCommit_SteadyState_AllocatesNothing()
+    {
+        string dir = Directory.CreateTempSubdirectory("fp-alloc-").FullName;
+        try
+        {
+            await using var writer = new AccessLogWriter(Path.Combine(dir, "a.log"), lineBufferCount: 32);
+            var request = Request("User-Agent: curl/7.88.1\r\nReferer: http://r/\r\nAuthorization: Basic Ym9iOng=\r\n");
+            var format = AccessLogFormat.Compile("t", ValueTemplate.Parse(AccessLogRegistry.Combined.Source +
+                " $request_time $upstream_addr $upstream_status $upstream_response_time $msec $time_iso8601 $host $args"),
+                LogEscape.Default, request.Context.Snapshot.Maps);
+            var time = new LogTime(TimeProvider.System);
+            var state = Started();
+            state.BeginUpstream(IPEndPoint.Parse("127.0.0.1:8080"), time.Timestamp());
+            state.UpstreamHeader(200, time.Timestamp());
+            state.EndUpstream(0, time.Timestamp());
+            void LogOne()
+            {
+                var line = writer.RentLine()!;
+                format.Format(line, request.Context, state, time, time.Timestamp());
+                writer.Commit(line);
+            }
+            for (int i = 0; i < 1000; i++)
+            {
+                LogOne(); // every line buffer made, the time strings of this second formatted
+            }
+
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10_000; i++)
+            {
+                LogOne();
+            }
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+            // A second boundary during the loop formats the time strings once (about 150 bytes).
+            Assert.True(allocated < 512, $"{allocated} bytes for 10 000 lines");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData(0, "27/Nov/2026:11:41:12 +0000", "2026-11-27T11:41:12+00:00")]
     [InlineData(-420, "27/Nov/2026:04:41:12 -0700", "2026-11-27T04:41:12-07:00")]
