@@ -123,6 +123,24 @@ public sealed class AccessLogTests : IDisposable
     }
 
     [Fact]
+    public async Task AccessLog_ExpectContinue_InterimHeadNotCountedAsBody()
+    {
+        await using var backend = new TestBackend((r, c) => c.RespondAsync(200, "stored"));
+        await using var proxy = await StartAsync($$"""
+            log_format sizes '$status $body_bytes_sent $request_length';
+            server { listen 127.0.0.1:8001; access_log access.log sizes; location / { proxy_pass http://{{backend.Address}}; } }
+            """);
+        await using var client = await proxy.ConnectAsync();
+        const string Head = "PUT /doc HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+        await client.SendAsync(Head);
+        Assert.Equal(100, (await client.ReadHeadAsync()).Status);
+        await client.SendAsync("hello");
+        Assert.Equal("stored", (await client.ReadResponseAsync()).BodyText);
+
+        Assert.Equal([$"200 6 {Head.Length + 5}"], await LinesAsync(LogPath(), 1));
+    }
+
+    [Fact]
     public async Task AccessLog_ClientClosesMidHead_Logged400()
     {
         await using var proxy = await StartAsync("server { listen 127.0.0.1:8001; access_log access.log; location / { return 200; } }");

@@ -13,12 +13,8 @@ internal sealed class RequestLogState
     /// <summary>Attempts kept for <c>$upstream_*</c>; later ones are counted but not listed.</summary>
     public const int MaxAttempts = 8;
 
-    private readonly IPEndPoint?[] _addresses = new IPEndPoint?[MaxAttempts];
-    private readonly int[] _statuses = new int[MaxAttempts];
-    private readonly long[] _starts = new long[MaxAttempts];
-    private readonly long[] _connects = new long[MaxAttempts];
-    private readonly long[] _headers = new long[MaxAttempts];
-    private readonly long[] _ends = new long[MaxAttempts];
+    // Made on the connection's first proxied request (a connection that only gets FastProxy's own answers needs none).
+    private Attempt[]? _attempts;
     private byte[]? _rawRequestLine;
 
     /// <summary>A request has started (a byte of its head came) and has not been logged yet.</summary>
@@ -92,12 +88,8 @@ internal sealed class RequestLogState
         int i = UpstreamAttempts++;
         if (i < MaxAttempts)
         {
-            _addresses[i] = address;
-            _statuses[i] = 0;
-            _starts[i] = timestamp;
-            _connects[i] = -1;
-            _headers[i] = -1;
-            _ends[i] = -1;
+            _attempts ??= new Attempt[MaxAttempts];
+            _attempts[i] = new Attempt { Address = address, Start = timestamp, Connect = -1, Header = -1, End = -1 };
         }
     }
 
@@ -107,7 +99,7 @@ internal sealed class RequestLogState
     {
         if (Current is var i and >= 0)
         {
-            _connects[i] = timestamp;
+            _attempts![i].Connect = timestamp;
         }
     }
 
@@ -115,8 +107,8 @@ internal sealed class RequestLogState
     {
         if (Current is var i and >= 0)
         {
-            _statuses[i] = status;
-            _headers[i] = timestamp;
+            _attempts![i].Status = status;
+            _attempts[i].Header = timestamp;
         }
     }
 
@@ -125,26 +117,37 @@ internal sealed class RequestLogState
     {
         if (Current is var i and >= 0)
         {
-            if (_statuses[i] == 0)
+            ref var attempt = ref _attempts![i];
+            if (attempt.Status == 0)
             {
-                _statuses[i] = failureStatus;
+                attempt.Status = failureStatus;
             }
-            _ends[i] = timestamp;
+            attempt.End = timestamp;
         }
     }
 
     public int ListedAttempts => Math.Min(UpstreamAttempts, MaxAttempts);
 
-    public IPEndPoint? Address(int i) => _addresses[i];
+    public IPEndPoint? Address(int i) => _attempts![i].Address;
 
-    public int UpstreamStatus(int i) => _statuses[i];
+    public int UpstreamStatus(int i) => _attempts![i].Status;
 
-    public long AttemptStart(int i) => _starts[i];
+    public long AttemptStart(int i) => _attempts![i].Start;
 
     /// <summary>The timestamp of the attempt's connect, response head or end; -1 when it did not happen.</summary>
-    public long AttemptConnect(int i) => _connects[i];
+    public long AttemptConnect(int i) => _attempts![i].Connect;
 
-    public long AttemptHeader(int i) => _headers[i];
+    public long AttemptHeader(int i) => _attempts![i].Header;
 
-    public long AttemptEnd(int i) => _ends[i];
+    public long AttemptEnd(int i) => _attempts![i].End;
+
+    private struct Attempt
+    {
+        public IPEndPoint? Address;
+        public int Status;
+        public long Start;
+        public long Connect;
+        public long Header;
+        public long End;
+    }
 }

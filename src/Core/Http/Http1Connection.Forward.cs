@@ -272,6 +272,7 @@ internal sealed partial class Http1Connection
                 if (_head.ExpectContinue && _head.Version == Http1Version.Http11 && !_sentContinue)
                 {
                     _output.Write(StatusResponses.Continue100);
+                    _log.HeaderBytes += StatusResponses.Continue100.Length; // an interim head, not body
                     _sentContinue = true;
                     if (!await FlushClientAsync())
                     {
