@@ -6,6 +6,7 @@ using FastProxy.Diagnostics;
 using FastProxy.Http;
 using FastProxy.Infrastructure;
 using FastProxy.Runtime;
+using FastProxy.Tls;
 using FastProxy.Transport;
 using FastProxy.Upstreams;
 using Microsoft.Extensions.Logging;
@@ -26,6 +27,9 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly ServerServices _services;
     private readonly ConnectionManager _connections = new();
     private readonly UpstreamPoolRegistry _pools = new();
+    // Certificates by path and file stamp: a reload re-reads only the files that changed (new connections get the
+    // new certificate; connections already up keep theirs).
+    private readonly TlsCertificateCache _certificates = new();
     private readonly Dictionary<IPEndPoint, ConnectionListener> _listeners = [];
     private volatile bool _stopping;
     private bool _started;
@@ -40,7 +44,7 @@ public sealed class ProxyServer : IAsyncDisposable
         var date = new DateHeader(time);
         _heartbeat = new Heartbeat(time, TimeSpan.FromSeconds(1), _connections, _pools, date);
         var errors = new List<string>();
-        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors)
+        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _certificates, _logger)
             ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
         var accessLogs = new AccessLogRegistry(new LogTime(time));
         var plan = accessLogs.Prepare(config, snapshot.Maps, errors)
@@ -163,9 +167,21 @@ public sealed class ProxyServer : IAsyncDisposable
             return;
         }
         SocketConnection.ConfigureSocket(socket);
-        var connection = new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint);
+        // The TLS context of the address comes from the snapshot current at accept: a reload gives new connections
+        // the new certificates while established ones keep their session.
+        var tls = _services.Snapshot.GetListen(listener.ConfigEndPoint)?.Tls;
+        var connection = tls is null
+            ? new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint)
+            : new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint, tls);
         _connections.Add(connection);
-        connection.Start();
+        if (tls is null)
+        {
+            connection.Start();
+        }
+        else
+        {
+            connection.StartTls();
+        }
         if (_stopping)
         {
             connection.RequestStop();
@@ -185,7 +201,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             var list = new List<string>();
             var inUse = new HashSet<UpstreamPool>();
-            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list);
+            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _certificates, _logger);
             var plan = snapshot is null ? null : _services.AccessLogs.Prepare(config, snapshot.Maps, list);
             if (snapshot is null || plan is null)
             {

@@ -98,11 +98,8 @@ public sealed class ReferenceConfigTests : IDisposable
         Assert.Empty(users.Requests);
     }
 
-    /// <summary>
-    /// /assets/ goes to an HTTPS origin (a CDN in production). Needs TLS to upstreams in the engine: enabled when
-    /// main has them (see docs/operations.md).
-    /// </summary>
-    [Fact(Skip = "HTTPS upstreams are integrated by the TLS work; enable when ProxyServer proxies to https://")]
+    /// <summary>/assets/ goes to an HTTPS origin (a CDN in production), its prefix replaced too.</summary>
+    [Fact]
     public async Task Gateway_Assets_FromHttpsOrigin()
     {
         var certificate = ReferenceConfigs.WriteCertificates(_dir);

@@ -239,6 +239,7 @@ internal sealed partial class ConfigBuilder
                 ClientCertificate = InnerRef(chain, x => x.ProxySslCertificate) is string cert
                     ? new CertificateConfig(cert, InnerRef(chain, x => x.ProxySslCertificateKey) ?? string.Empty)
                     : null,
+                PasswordFile = InnerRef(chain, x => x.ProxySslPasswordFile),
                 Protocols = InnerRef(chain, x => x.ProxySslProtocols) ?? UpstreamTlsConfig.Default.Protocols,
                 SessionReuse = Inner(chain, x => x.ProxySslSessionReuse) ?? true,
             },
@@ -376,7 +377,9 @@ internal sealed partial class ConfigBuilder
             SessionCache = InnerRef(chain, x => x.SslSessionCache),
             SessionTickets = Inner(chain, x => x.SslSessionTickets) ?? true,
             SessionTimeout = Inner(chain, x => x.SslSessionTimeout) ?? defaults.SessionTimeout,
-            HandshakeTimeout = Inner(chain, x => x.SslHandshakeTimeout) ?? defaults.HandshakeTimeout,
+            // nginx's http module bounds the handshake by client_header_timeout (ngx_http_ssl_handshake); its stream
+            // module's ssl_handshake_timeout, accepted here in http and server too, overrides that when given.
+            HandshakeTimeout = Inner(chain, x => x.SslHandshakeTimeout) ?? Inner(chain, x => x.ClientHeaderTimeout) ?? defaults.HandshakeTimeout,
         };
     }
 

@@ -232,6 +232,9 @@ internal sealed partial class ConfigBuilder
             case "proxy_ssl_certificate_key":
                 s.ProxySslCertificateKey = a[0];
                 return;
+            case "proxy_ssl_password_file":
+                s.ProxySslPasswordFile = a[0];
+                return;
             case "proxy_ssl_protocols":
                 s.ProxySslProtocols = Protocols(d);
                 return;

@@ -53,6 +53,7 @@ internal sealed class SettingsDraft
     public int? ProxySslVerifyDepth;
     public string? ProxySslCertificate;
     public string? ProxySslCertificateKey;
+    public string? ProxySslPasswordFile;
     public List<string>? ProxySslProtocols;
     public bool? ProxySslSessionReuse;
 

@@ -153,7 +153,8 @@ internal static class DirectiveTable
         Acted("proxy_ssl_certificate_key", HSL, 1, 1);
         Acted("proxy_ssl_protocols", HSL, 1, Many);
         Acted("proxy_ssl_session_reuse", HSL, 1, 1);
-        foreach (var name in new[] { "proxy_ssl_ciphers", "proxy_ssl_password_file", "proxy_ssl_crl", "proxy_ssl_conf_command" })
+        Acted("proxy_ssl_password_file", HSL, 1, 1);
+        foreach (var name in new[] { "proxy_ssl_ciphers", "proxy_ssl_crl", "proxy_ssl_conf_command" })
         {
             Warned(name, HSL, 1, 2);
         }

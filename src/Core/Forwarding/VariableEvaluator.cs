@@ -123,9 +123,9 @@ internal static class VariableEvaluator
             case VariableKind.ProxyPort:
                 return context.LocationRuntime?.ProxyPort ?? default;
             case VariableKind.Scheme:
-                return RequestContext.Scheme;
+                return context.ConnectionScheme;
             case VariableKind.Https:
-                return default; // "on" for TLS connections, once TLS lands
+                return context.IsHttps ? "on"u8 : default; // nginx: "on" on an SSL connection, else empty
             case VariableKind.ServerName:
                 return context.Server.ServerNameBytes;
             case VariableKind.ServerPort:

@@ -37,6 +37,8 @@ internal enum ExchangeOutcome : byte
     Stale,
     /// <summary>The status matched proxy_next_upstream http_*; the response was dropped.</summary>
     RetryableStatus,
+    /// <summary>The TLS handshake with an HTTPS upstream failed (verification, protocol): nothing was sent; nginx's "error".</summary>
+    TlsHandshakeFailed,
 }
 
 internal sealed partial class Http1Connection
@@ -100,7 +102,7 @@ internal sealed partial class Http1Connection
             tried |= 1UL << (destination.Index & 63);
             attempts++;
             lastDestination = destination;
-            var pool = cluster.Pools[destination.Index];
+            var pool = (runtime.UpstreamTls?.Pools ?? cluster.Pools)[destination.Index];
             var upstream = pool.TryLease(heartbeat.Now);
             // The stale retry is safe only while nothing of the request is lost: no body has been consumed.
             bool staleRetryAllowed = upstream is not null && !hasBody;
@@ -147,7 +149,7 @@ internal sealed partial class Http1Connection
             destination.EndRequest();
             failure = outcome;
             LogFailure(destination, outcome);
-            bool requestSent = outcome is not (ExchangeOutcome.ConnectFailed or ExchangeOutcome.ConnectTimeout);
+            bool requestSent = outcome is not (ExchangeOutcome.ConnectFailed or ExchangeOutcome.ConnectTimeout or ExchangeOutcome.TlsHandshakeFailed);
             if (!CanRetry(outcome, requestSent))
             {
                 break;
@@ -249,6 +251,16 @@ internal sealed partial class Http1Connection
                     return ExchangeOutcome.ConnectFailed;
                 }
                 upstream.Transport.Start();
+                if (runtime.UpstreamTls is { } upstreamTls)
+                {
+                    var handshake = await ConnectUpstreamTlsAsync(upstream, upstreamTls, settings);
+                    if (handshake != ExchangeOutcome.Completed)
+                    {
+                        upstream.Discard();
+                        return handshake;
+                    }
+                }
+                // nginx's $upstream_connect_time includes the TLS handshake.
                 _log.UpstreamConnected(Timestamp());
             }
             else

@@ -36,8 +36,9 @@ internal sealed partial class Http1Connection
 {
     private readonly ServerServices _services;
     private readonly SocketConnection _transport;
-    private readonly PipeReader _input;
-    private readonly PipeWriter _output;
+    // Not readonly: a TLS connection switches them to its plaintext pipes after the handshake (Http1Connection.Tls.cs).
+    private PipeReader _input;
+    private PipeWriter _output;
     private readonly IPEndPoint _listenEndPoint;
     private readonly RequestContext _context;
     private readonly HttpRequestHead _head = new();
@@ -78,6 +79,10 @@ internal sealed partial class Http1Connection
         try
         {
             _transport.Start();
+            if (_tlsContext is not null && !await AuthenticateTlsAsync())
+            {
+                return;
+            }
             if (!RefreshSnapshot())
             {
                 return;
@@ -125,6 +130,10 @@ internal sealed partial class Http1Connection
         {
             TryWriteAccessLog(500);
             _context.EndRequest();
+            if (_tls is not null)
+            {
+                await _tls.CloseAsync(TimeSpan.FromSeconds(5));
+            }
             await _transport.CloseAsync(TimeSpan.FromSeconds(5), _linger && !_stopping ? _services.LingerTimeout : TimeSpan.Zero);
             _services.Connections.Remove(this);
         }
@@ -379,7 +388,7 @@ internal sealed partial class Http1Connection
             // No proxy_pass and no return: nginx would look for a file under root; FastProxy serves no files.
             return await RespondAsync(404, keepAlive, bodyKind, contentLength);
         }
-        if (runtime.IsHttpsUpstream)
+        if (runtime.IsHttpsUpstream && runtime.UpstreamTls is null)
         {
             Log.HttpsUpstreamUnsupported(_services.Logger, runtime.Settings.ProxyPass!.Host);
             return await RespondAsync(502, keepAlive, bodyKind, contentLength);

@@ -50,7 +50,14 @@ internal sealed class RequestContext
     /// <summary>$connection_requests: requests served on this connection, this one included.</summary>
     public int ConnectionRequests { get; set; }
 
+    /// <summary>"http", the scheme of a plain connection; $scheme uses <see cref="ConnectionScheme"/>.</summary>
     public static ReadOnlySpan<byte> Scheme => "http"u8;
+
+    /// <summary>The connection came through TLS termination ($https "on", $scheme "https").</summary>
+    public bool IsHttps { get; set; }
+
+    /// <summary>$scheme: "https" on a TLS connection, else "http".</summary>
+    public ReadOnlySpan<byte> ConnectionScheme => IsHttps ? "https"u8 : "http"u8;
 
     public HttpRequestHead Head { get; private set; } = null!;
 

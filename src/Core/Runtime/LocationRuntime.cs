@@ -132,6 +132,9 @@ internal sealed class LocationRuntime
     public bool UpstreamHttp10 { get; }
     public bool IsHttpsUpstream { get; }
 
+    /// <summary>proxy_pass https://: the TLS context and the pools keyed by its settings (built with the snapshot).</summary>
+    public UpstreamTlsRuntime? UpstreamTls { get; init; }
+
     public byte[] ProxyHost { get; } = [];
 
     /// <summary>Where requests that end in this location are logged (access_log); set when the snapshot is built.</summary>

@@ -6,7 +6,10 @@ using FastProxy.Http1;
 using FastProxy.Infrastructure;
 using FastProxy.LoadBalancing;
 using FastProxy.Routing;
+using FastProxy.Tls;
 using FastProxy.Upstreams;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FastProxy.Runtime;
 
@@ -32,6 +35,9 @@ internal sealed class ListenRuntime(IPEndPoint endPoint, ServerConfig defaultSer
         MaxRequestLineLength = defaultServer.MaxRequestLineLength,
         MaxHeadSize = defaultServer.MaxHeadSize,
     };
+
+    /// <summary>TLS termination for this address (<c>listen ... ssl</c>); null for plain HTTP.</summary>
+    public TlsServerContext? Tls { get; set; }
 }
 
 /// <summary>
@@ -39,7 +45,7 @@ internal sealed class ListenRuntime(IPEndPoint endPoint, ServerConfig defaultSer
 /// per-location compiled settings. A request reads the current snapshot once and uses it to the end; a reload builds
 /// a new one and swaps the reference, so in-flight requests finish on the old.
 /// </summary>
-internal sealed class ProxySnapshot
+internal sealed partial class ProxySnapshot
 {
     private readonly ConcurrentDictionary<LocationSettings, LocationRuntime> _locations = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<IPEndPoint, ListenRuntime> _listens;
@@ -79,6 +85,7 @@ internal sealed class ProxySnapshot
         }
         return _locations.GetOrAdd(settings, static (s, self) => new LocationRuntime(s, self.ClusterFor(s), self.Maps)
         {
+            UpstreamTls = self._upstreamTls?.GetValueOrDefault(s),
             AccessLogs = self.AccessLogs?.For(s) ?? [],
         }, this);
     }
@@ -126,7 +133,7 @@ internal sealed class ProxySnapshot
     /// as messages, never thrown.
     /// </summary>
     public static ProxySnapshot? TryBuild(ProxyConfig config, UpstreamPoolRegistry pools, Heartbeat heartbeat,
-        HashSet<UpstreamPool> poolsInUse, List<string> errors)
+        HashSet<UpstreamPool> poolsInUse, List<string> errors, TlsCertificateCache? certificates = null, ILogger? logger = null)
     {
         // Maps first (templates refer to them), in two phases so maps may refer to maps.
         var maps = new Dictionary<string, MapRuntime>(StringComparer.Ordinal);
@@ -218,12 +225,14 @@ internal sealed class ProxySnapshot
         {
             errors.Add("no \"listen\" in any server");
         }
+        var upstreamTls = BuildTls(config, listens, clusters, maps, pools, heartbeat, poolsInUse, errors,
+            certificates ?? new TlsCertificateCache(), logger ?? NullLogger.Instance);
         if (errors.Count > 0)
         {
             return null;
         }
 
-        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest);
+        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest) { _upstreamTls = upstreamTls };
         foreach (var settings in AllSettings(config))
         {
             snapshot.GetLocation(settings);

@@ -17,7 +17,8 @@ internal static partial class TlsLog
     [LoggerMessage(EventId = 702, Level = LogLevel.Warning, Message = "{Message}")]
     public static partial void ConfigurationWarning(ILogger logger, string message);
 
-    [LoggerMessage(EventId = 703, Level = LogLevel.Information,
+    // nginx logs upstream handshake and verification failures at error ("upstream SSL certificate verify error").
+    [LoggerMessage(EventId = 703, Level = LogLevel.Error,
         Message = "upstream TLS handshake with {Upstream} failed ({Reason}: {Detail})")]
     public static partial void UpstreamHandshakeFailed(ILogger logger, string upstream, UpstreamTlsError reason, string? detail);
 }

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using FastProxy.Http1;
 using FastProxy.Infrastructure;
 using FastProxy.LoadBalancing;
+using FastProxy.Tls;
 using FastProxy.Transport;
 
 namespace FastProxy.Upstreams;
@@ -21,14 +22,29 @@ internal sealed class UpstreamConnection
         Transport = new SocketConnection(socket, scheduler);
         Pool = pool;
         Destination = destination;
+        Input = Transport.Input;
+        Output = Transport.Output;
     }
 
     public SocketConnection Transport { get; }
     public UpstreamPool Pool { get; }
     public DestinationState Destination { get; }
 
-    public PipeReader Input => Transport.Input;
-    public PipeWriter Output => Transport.Output;
+    /// <summary>The socket's pipes, or the plaintext pipes of <see cref="Tls"/> for an HTTPS upstream.</summary>
+    public PipeReader Input { get; private set; }
+    public PipeWriter Output { get; private set; }
+
+    /// <summary>The TLS layer of a <c>proxy_pass https://</c> connection; null for plain HTTP.</summary>
+    public TlsConnection? Tls { get; private set; }
+
+    /// <summary>After a successful upstream handshake: requests and responses go through TLS from now on.</summary>
+    public void AttachTls(TlsConnection tls)
+    {
+        tls.Start();
+        Tls = tls;
+        Input = tls.Input;
+        Output = tls.Output;
+    }
 
     public HttpResponseHead ResponseHead { get; } = new();
 
@@ -65,7 +81,7 @@ internal sealed class UpstreamConnection
     /// </summary>
     public bool IsReusable()
     {
-        if (Transport.ReceivedFin || Transport.IsAborted)
+        if (Transport.ReceivedFin || Transport.IsAborted || (Tls is { InputEnded: true }))
         {
             return false;
         }
@@ -79,12 +95,32 @@ internal sealed class UpstreamConnection
     }
 
     /// <summary>Closes it gracefully (FIN after anything buffered) without waiting.</summary>
-    public void Close() => _ = Transport.CloseAsync(TimeSpan.FromSeconds(1), TimeSpan.Zero).AsTask();
+    public void Close()
+    {
+        if (Tls is null)
+        {
+            _ = Transport.CloseAsync(TimeSpan.FromSeconds(1), TimeSpan.Zero).AsTask();
+            return;
+        }
+        _ = CloseTlsAsync(TimeSpan.FromSeconds(1));
+    }
 
     /// <summary>Throws it away at once (a broken or untrusted connection).</summary>
     public void Discard()
     {
         Transport.Abort();
-        _ = Transport.CloseAsync(TimeSpan.Zero, TimeSpan.Zero).AsTask();
+        if (Tls is null)
+        {
+            _ = Transport.CloseAsync(TimeSpan.Zero, TimeSpan.Zero).AsTask();
+            return;
+        }
+        _ = CloseTlsAsync(TimeSpan.Zero);
+    }
+
+    /// <summary>close_notify (unless aborted), then the transport's close; per connection, never per request.</summary>
+    private async Task CloseTlsAsync(TimeSpan flushTimeout)
+    {
+        await Tls!.CloseAsync(flushTimeout);
+        await Transport.CloseAsync(flushTimeout, TimeSpan.Zero);
     }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using FastProxy.Infrastructure;
+using FastProxy.Tls;
 
 namespace FastProxy.Upstreams;
 
@@ -12,9 +13,22 @@ internal sealed class UpstreamPoolRegistry : IHeartbeatHandler
 {
     private readonly ConcurrentDictionary<(string Group, IPEndPoint EndPoint), UpstreamPool> _pools = new();
 
+    // HTTPS upstreams: pooled by the whole TLS identity of a connection, not only its address (plain pools above
+    // keep their cheaper key).
+    private readonly ConcurrentDictionary<(string Group, UpstreamTlsPoolKey Key), UpstreamPool> _tlsPools = new();
+
     public UpstreamPool GetOrCreate(string group, IPEndPoint endPoint, int maxIdle, long idleTimeoutTicks, int maxRequests)
     {
         var pool = _pools.GetOrAdd((group, endPoint), static (key, s) => new UpstreamPool(key.EndPoint, s.maxIdle, s.idleTimeoutTicks, s.maxRequests),
+            (maxIdle, idleTimeoutTicks, maxRequests));
+        pool.Update(maxIdle, idleTimeoutTicks, maxRequests);
+        return pool;
+    }
+
+    /// <summary>The pool of TLS connections to one destination made with one set of proxy_ssl_* settings.</summary>
+    public UpstreamPool GetOrCreateTls(string group, UpstreamTlsPoolKey key, int maxIdle, long idleTimeoutTicks, int maxRequests)
+    {
+        var pool = _tlsPools.GetOrAdd((group, key), static (k, s) => new UpstreamPool(k.Key.EndPoint, s.maxIdle, s.idleTimeoutTicks, s.maxRequests),
             (maxIdle, idleTimeoutTicks, maxRequests));
         pool.Update(maxIdle, idleTimeoutTicks, maxRequests);
         return pool;
@@ -30,6 +44,13 @@ internal sealed class UpstreamPoolRegistry : IHeartbeatHandler
                 entry.Value.Retire();
             }
         }
+        foreach (var entry in _tlsPools)
+        {
+            if (!inUse.Contains(entry.Value) && _tlsPools.TryRemove(entry))
+            {
+                entry.Value.Retire();
+            }
+        }
     }
 
     public void RetireAll()
@@ -37,6 +58,13 @@ internal sealed class UpstreamPoolRegistry : IHeartbeatHandler
         foreach (var entry in _pools)
         {
             if (_pools.TryRemove(entry))
+            {
+                entry.Value.Retire();
+            }
+        }
+        foreach (var entry in _tlsPools)
+        {
+            if (_tlsPools.TryRemove(entry))
             {
                 entry.Value.Retire();
             }
@@ -49,7 +77,14 @@ internal sealed class UpstreamPoolRegistry : IHeartbeatHandler
         {
             entry.Value.Sweep(now);
         }
+        if (!_tlsPools.IsEmpty)
+        {
+            foreach (var entry in _tlsPools)
+            {
+                entry.Value.Sweep(now);
+            }
+        }
     }
 
-    public IEnumerable<UpstreamPool> Pools => _pools.Values;
+    public IEnumerable<UpstreamPool> Pools => _pools.Values.Concat(_tlsPools.Values);
 }

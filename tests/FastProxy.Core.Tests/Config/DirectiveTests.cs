@@ -300,6 +300,19 @@ public sealed class DirectiveTests
     }
 
     [Fact]
+    public void ServerTls_NoHandshakeTimeout_ClientHeaderTimeoutBoundsTheHandshake()
+    {
+        var config = LoadHttpOk("""
+            client_header_timeout 7s;
+            server { listen 127.0.0.1:18443 ssl; ssl_certificate a.pem; ssl_certificate_key a.key; }
+            server { listen 127.0.0.1:18444 ssl; ssl_certificate a.pem; ssl_certificate_key a.key; client_header_timeout 3s; }
+            """);
+
+        Assert.Equal(TimeSpan.FromSeconds(7), config.Servers[0].Tls!.HandshakeTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(3), config.Servers[1].Tls!.HandshakeTimeout);
+    }
+
+    [Fact]
     public void ServerSettings_TimeoutsBuffersTls_Parsed()
     {
         var config = LoadHttpOk("""
@@ -364,6 +377,7 @@ public sealed class DirectiveTests
                     proxy_ssl_protocols TLSv1.3;
                     proxy_ssl_certificate /c.pem;
                     proxy_ssl_certificate_key /c.key;
+                    proxy_ssl_password_file /c.pass;
                     proxy_ssl_session_reuse off;
                     access_log /tmp/a.log combined buffer=32k flush=5s;
                 }
@@ -382,6 +396,7 @@ public sealed class DirectiveTests
         Assert.True(tls.ServerName && tls.Verify && !tls.SessionReuse);
         Assert.Equal(("backend.internal", "/etc/ca.pem", 2), (tls.Name!.Source, tls.TrustedCertificate, tls.VerifyDepth));
         Assert.Equal(new CertificateConfig("/c.pem", "/c.key"), tls.ClientCertificate);
+        Assert.Equal("/c.pass", tls.PasswordFile);
         Assert.Equal(new AccessLogConfig("/tmp/a.log", "combined", 32 * 1024, TimeSpan.FromSeconds(5)), Assert.Single(l.AccessLogs));
         var off = config.Servers[0].Locations[1].Settings;
         Assert.Empty(off.ProxyRedirects!);

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# TLS load benchmark: FastProxy against nginx terminating TLS in front of the same plain backend.
+#
+#   bash bench/load/tls.sh                  # both proxies, both scenarios, 10 s each
+#   DURATION=5 PROXIES=fastproxy bash bench/load/tls.sh
+#
+# Scenarios (wrk -t1, CONNECTIONS connections, 100-byte responses):
+#   keepalive   HTTPS keep-alive requests/s (one handshake per connection, then requests)
+#   handshake   a new TLS connection per request (wrk -H "Connection: close"): full handshakes/s
+#   plain       the same keep-alive load over plain HTTP to the same server block (the baseline the TLS numbers
+#               compare to; SCENARIOS="keepalive handshake" skips it)
+#
+# Both proxies get the same ECDSA P-256 certificate, the same protocols (TLSv1.2 TLSv1.3), the same TLS 1.2 cipher
+# list, no session resumption (so every new connection is a full handshake on both), one worker pinned to
+# PROXY_CORE; the backend (nginx, return 200) and wrk share CLIENT_CORE. wrk negotiates TLS 1.3 (the script prints
+# what each proxy negotiated).
+#
+# Environment: DURATION [10] WARMUP [2] CONNECTIONS [50] PROXIES ["fastproxy nginx"] PROXY_CORE [0] CLIENT_CORE [1]
+#   PROXY_PORT [23443] BACKEND_PORT [23080] FASTPROXY_CMD (command running FastProxy, "-c FILE" appended;
+#   default: dotnet publish of src/Host into the work dir) KEEP_TMP [0]
+# Needs nginx, wrk, openssl, curl, taskset (apt-get install -y nginx wrk openssl curl util-linux when missing).
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-50}
+PROXIES=${PROXIES:-"fastproxy nginx"}
+SCENARIOS=${SCENARIOS:-"keepalive handshake plain"}
+PROXY_CORE=${PROXY_CORE:-0}
+CLIENT_CORE=${CLIENT_CORE:-1}
+# Below the ephemeral range (32768+), so a TIME_WAIT left by the load never blocks the next bind.
+PROXY_PORT=${PROXY_PORT:-23443}
+BACKEND_PORT=${BACKEND_PORT:-23080}
+PLAIN_PORT=${PLAIN_PORT:-23081}
+FASTPROXY_CMD=${FASTPROXY_CMD:-}
+REPO_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export PATH="$PATH:/usr/sbin:/sbin"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+for tool in nginx wrk openssl curl taskset; do command -v "$tool" >/dev/null || die "$tool is missing"; done
+
+WORK=$(mktemp -d /tmp/fastproxy-tls-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  local rc=$? p
+  trap - EXIT INT TERM
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+wait_port() { # wait_port PORT SCHEME PID: up to 20 s for our process (PID) to answer 200 with the backend's body
+  local i
+  for ((i = 0; i < 200; i++)); do
+    kill -0 "$3" 2>/dev/null || die "the process for port $1 exited (port taken?)"
+    [ "$(curl -sk --max-time 1 "$2://127.0.0.1:$1/")" = "$BODY" ] && return 0
+    sleep 0.1
+  done
+  die "nothing answers on $2://127.0.0.1:$1"
+}
+
+stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# Certificate shared by both proxies.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench.example.com \
+  -addext subjectAltName=DNS:bench.example.com -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+
+BODY=$(printf 'x%.0s' $(seq 1 100))
+cat >"$WORK/backend.conf" <<EOF
+worker_processes 1; daemon off; pid $WORK/backend.pid; error_log $WORK/backend.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$BACKEND_PORT; location / { return 200 "$BODY"; } } }
+EOF
+
+TLS_DIRECTIVES="ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384;
+    ssl_session_cache off; ssl_session_tickets off;"
+PROXY_HTTP="access_log off; keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; }
+  server { listen 127.0.0.1:$PROXY_PORT ssl; listen 127.0.0.1:$PLAIN_PORT; server_name bench.example.com;
+    $TLS_DIRECTIVES
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+cat >"$WORK/nginx.conf" <<EOF
+worker_processes 1; daemon off; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
+events { worker_connections 4096; }
+http { $PROXY_HTTP }
+EOF
+cat >"$WORK/fastproxy.conf" <<EOF
+error_log $WORK/fastproxy.err;
+events { worker_connections 4096; }
+http { $PROXY_HTTP }
+EOF
+
+if [ -z "$FASTPROXY_CMD" ] && [[ " $PROXIES " == *" fastproxy "* ]]; then
+  log "publishing FastProxy (Release)"
+  dotnet publish "$REPO_ROOT/src/Host/FastProxy.Host.csproj" -c Release -o "$WORK/fastproxy" -p:UseAppHost=true \
+    -p:MSBUILDDISABLENODEREUSE=1 --nologo -v q >"$WORK/publish.log" 2>&1 || { cat "$WORK/publish.log" >&2; die "publish failed"; }
+  FASTPROXY_CMD="$WORK/fastproxy/fastproxy"
+fi
+
+taskset -c "$CLIENT_CORE" nginx -c "$WORK/backend.conf" -p "$WORK" &
+PIDS+=($!)
+wait_port "$BACKEND_PORT" http $!
+
+RESULTS="$WORK/results.txt"
+: >"$RESULTS"
+for proxy in $PROXIES; do
+  case "$proxy" in
+    nginx) taskset -c "$PROXY_CORE" nginx -c "$WORK/nginx.conf" -p "$WORK" & ;;
+    fastproxy) taskset -c "$PROXY_CORE" $FASTPROXY_CMD -c "$WORK/fastproxy.conf" & ;;
+    *) die "unknown proxy $proxy" ;;
+  esac
+  pid=$!
+  PIDS+=("$pid")
+  wait_port "$PROXY_PORT" https "$pid"
+  negotiated=$(openssl s_client -connect "127.0.0.1:$PROXY_PORT" -servername bench.example.com </dev/null 2>/dev/null |
+    sed -n 's/^New, \(TLSv[0-9.]*\), Cipher is \(.*\)$/\1 \2/p' | head -1)
+  log "$proxy: negotiated $negotiated"
+  for scenario in $SCENARIOS; do
+    hdr=()
+    url="https://127.0.0.1:$PROXY_PORT/"
+    [ "$scenario" = handshake ] && hdr=(-H "Connection: close")
+    [ "$scenario" = plain ] && url="http://127.0.0.1:$PLAIN_PORT/"
+    taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "${hdr[@]}" "$url" >/dev/null 2>&1 || true
+    out=$(taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${hdr[@]}" "$url" 2>&1 || true)
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    errors=$(awk '/Socket errors|Non-2xx/ {printf "%s ", $0}' <<<"$out")
+    log "$proxy $scenario: ${rps:-none} req/s p50 $p50 p99 $p99 $errors"
+    echo "$proxy $scenario ${rps:-0} $p50 $p99 ${errors:-}" >>"$RESULTS"
+  done
+  stop_pid "$pid"
+done
+
+echo
+echo "TLS load, $(date -u +%Y-%m-%d), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), wrk -t1 -c$CONNECTIONS ${DURATION}s, proxy on core $PROXY_CORE"
+echo
+echo "| scenario | proxy | req/s | p50 | p99 | errors |"
+echo "|---|---|---:|---:|---:|---|"
+while read -r proxy scenario rps p50 p99 errors; do
+  echo "| $scenario | $proxy | $rps | $p50 | $p99 | ${errors:-} |"
+done <"$RESULTS"
+for scenario in $SCENARIOS; do
+  f=$(awk -v s=$scenario '$1 == "fastproxy" && $2 == s {print $3}' "$RESULTS")
+  n=$(awk -v s=$scenario '$1 == "nginx" && $2 == s {print $3}' "$RESULTS")
+  if [ -n "$f" ] && [ -n "$n" ] && [ "$n" != 0 ]; then
+    echo "$scenario: FastProxy / nginx = $(awk -v f="$f" -v n="$n" 'BEGIN {printf "%.2f", f / n}')"
+  fi
+done
