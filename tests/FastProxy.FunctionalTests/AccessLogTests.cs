@@ -330,6 +330,26 @@ public sealed class AccessLogTests : IDisposable
     }
 
     [Fact]
+    public async Task AccessLog_BuilderConfig_LoggedWithOwnFormat()
+    {
+        var config = new ProxyConfigBuilder()
+            .Http(l => l.Configure(s => s with { AccessLogs = [new AccessLogConfig("api.log", "api", 0, TimeSpan.Zero)] }))
+            .Server(s => s.Listen("127.0.0.1:0").Location("/", l => l.Return(200, "hi")))
+            .Build();
+        config = config with
+        {
+            Prefix = _dir,
+            LogFormats = new Dictionary<string, ValueTemplate> { ["api"] = ValueTemplate.Parse("{\"uri\":\"$uri\",\"status\":$status}") },
+            LogFormatEscapes = new Dictionary<string, LogEscape> { ["api"] = LogEscape.Json },
+        };
+        await using var proxy = await Proxy.StartAsync(config);
+
+        Assert.Equal(200, (await proxy.SendAsync("GET /x\"y HTTP/1.1\r\nHost: h\r\n\r\n")).Status);
+
+        Assert.Equal(["{\"uri\":\"/x\\\"y\",\"status\":200}"], await LinesAsync(LogPath("api.log"), 1));
+    }
+
+    [Fact]
     public async Task AccessLog_NoDirectiveAnywhere_CombinedToLogsAccessLogUnderPrefix()
     {
         await using var proxy = await StartAsync("server { listen 127.0.0.1:8001; location / { return 200; } }");
