@@ -16,7 +16,7 @@ namespace FastProxy;
 ///         .Location("/", l => l.ProxyPass("http://app").ProxySetHeader("X-Real-IP", "$remote_addr")))
 ///     .Build();
 /// </code></example>
-public sealed class ProxyConfigBuilder
+public sealed partial class ProxyConfigBuilder
 {
     private readonly List<ServerBuilder> _servers = [];
     private readonly List<UpstreamBuilder> _upstreams = [];
@@ -105,6 +105,8 @@ public sealed class ProxyConfigBuilder
             Servers = servers,
             Upstreams = upstreams,
             Maps = [.. _maps],
+            LimitReqZones = [.. _limitReqZones],
+            LimitConnZones = [.. _limitConnZones],
             WorkerConnections = _workerConnections,
             ShutdownTimeout = _shutdownTimeout,
             PidFile = _pidFile,
@@ -194,7 +196,7 @@ public sealed class ServerBuilder
 }
 
 /// <summary>The settings of a location (or of the server or http level).</summary>
-public sealed class LocationBuilder
+public sealed partial class LocationBuilder
 {
     private LocationSettings _settings;
     private readonly HashSet<string> _upstreamNames;
@@ -323,6 +325,13 @@ public sealed class LocationBuilder
     public LocationBuilder ClientBodyTimeout(TimeSpan timeout)
     {
         _settings = _settings with { ClientBodyTimeout = timeout };
+        return this;
+    }
+
+    /// <summary><c>send_timeout</c>: the longest a write to the client may stall.</summary>
+    public LocationBuilder SendTimeout(TimeSpan timeout)
+    {
+        _settings = _settings with { SendTimeout = timeout };
         return this;
     }
 

@@ -5,6 +5,7 @@ using FastProxy.Config;
 using FastProxy.Diagnostics;
 using FastProxy.Http;
 using FastProxy.Infrastructure;
+using FastProxy.RateLimiting;
 using FastProxy.Runtime;
 using FastProxy.Tls;
 using FastProxy.Transport;
@@ -30,6 +31,7 @@ public sealed class ProxyServer : IAsyncDisposable
     // Certificates by path and file stamp: a reload re-reads only the files that changed (new connections get the
     // new certificate; connections already up keep theirs).
     private readonly TlsCertificateCache _certificates = new();
+    private readonly LimitZoneRegistry _limitZones;
     private readonly Dictionary<IPEndPoint, ConnectionListener> _listeners = [];
     private volatile bool _stopping;
     private bool _started;
@@ -43,14 +45,18 @@ public sealed class ProxyServer : IAsyncDisposable
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("FastProxy");
         var date = new DateHeader(time);
         _heartbeat = new Heartbeat(time, TimeSpan.FromSeconds(1), _connections, _pools, date);
+        // One registry for the server's lifetime: limit zones keep their state across reloads (nginx's shared zones),
+        // on the server's clock so tests can move time.
+        _limitZones = new LimitZoneRegistry(time);
         var errors = new List<string>();
-        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _certificates, _logger)
+        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _certificates, _logger, _limitZones)
             ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
         var accessLogs = new AccessLogRegistry(new LogTime(time));
         var plan = accessLogs.Prepare(config, snapshot.Maps, errors)
             ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
         snapshot.AttachAccessLogs(plan);
         accessLogs.Commit(plan);
+        _limitZones.Commit(snapshot.LimitZones);
         _heartbeat.ChangeInterval(Heartbeat.IntervalFor(snapshot.ShortestTimeout));
         _services = new ServerServices(snapshot, _heartbeat, date, _logger, _connections, _pools, ChooseScheduler())
         {
@@ -166,15 +172,28 @@ public sealed class ProxyServer : IAsyncDisposable
             socket.Dispose();
             return;
         }
-        SocketConnection.ConfigureSocket(socket);
-        // The TLS context of the address comes from the snapshot current at accept: a reload gives new connections
-        // the new certificates while established ones keep their session.
-        var tls = _services.Snapshot.GetListen(listener.ConfigEndPoint)?.Tls;
-        var connection = tls is null
-            ? new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint)
-            : new Http1Connection(_services, new SocketConnection(socket, _services.Scheduler), listener.ConfigEndPoint, tls);
+        Http1Connection connection;
+        try
+        {
+            SocketConnection.ConfigureSocket(socket);
+            // The TLS context of the address comes from the snapshot current at accept: a reload gives new
+            // connections the new certificates while established ones keep their session.
+            var tls = _services.Snapshot.GetListen(listener.ConfigEndPoint)?.Tls;
+            var transport = new SocketConnection(socket, _services.Scheduler, _services.SocketArgs);
+            connection = tls is null
+                ? new Http1Connection(_services, transport, listener.ConfigEndPoint)
+                : new Http1Connection(_services, transport, listener.ConfigEndPoint, tls);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The client reset the connection between accept and here (its addresses are no longer readable): drop
+            // it without disturbing the accept loop.
+            socket.Dispose();
+            _connections.Release();
+            return;
+        }
         _connections.Add(connection);
-        if (tls is null)
+        if (!connection.IsTls)
         {
             connection.Start();
         }
@@ -201,7 +220,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             var list = new List<string>();
             var inUse = new HashSet<UpstreamPool>();
-            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _certificates, _logger);
+            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _certificates, _logger, _limitZones);
             var plan = snapshot is null ? null : _services.AccessLogs.Prepare(config, snapshot.Maps, list);
             if (snapshot is null || plan is null)
             {
@@ -239,6 +258,7 @@ public sealed class ProxyServer : IAsyncDisposable
             snapshot.AttachAccessLogs(plan);
             _services.SwapSnapshot(snapshot);
             _services.AccessLogs.Commit(plan);
+            _limitZones.Commit(snapshot.LimitZones);
             foreach (var listener in added)
             {
                 _listeners[listener.ConfigEndPoint] = listener;

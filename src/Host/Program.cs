@@ -200,7 +200,6 @@ internal static class Program
         try
         {
             server = new ProxyServer(config, log);
-            await server.StartAsync();
         }
         catch (ArgumentException e)
         {
@@ -208,24 +207,9 @@ internal static class Program
             Console.Error.WriteLine($"fastproxy: [emerg] {e.Message}");
             return 1;
         }
-        catch (SocketException e)
-        {
-            Console.Error.WriteLine($"fastproxy: [emerg] bind() failed ({(int)e.SocketErrorCode}: {e.Message})");
-            return 1;
-        }
 
-        string pidPath = PidFilePath(config, configPath);
-        try
-        {
-            File.WriteAllText(pidPath, Environment.ProcessId + "\n");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine($"fastproxy: [emerg] open() \"{pidPath}\" failed ({e.Message})");
-            await server.StopAsync(TimeSpan.Zero);
-            return 1;
-        }
-
+        // Signals are handled from now on (a SIGHUP's default action would kill the process), queued until the loop
+        // below reads them.
         Signals.RestoreDefaultDisposition(Signals.SIGINT);
         Signals.RestoreDefaultDisposition(Signals.SIGQUIT);
         var signals = Channel.CreateUnbounded<PosixSignal>();
@@ -238,6 +222,31 @@ internal static class Program
                 context.Cancel = true;
                 signals.Writer.TryWrite(context.Signal);
             }));
+        }
+
+        // The pid file exists before the first connection is accepted, so that whoever sees the port open can signal
+        // the process; it is removed again when start-up fails.
+        string pidPath = PidFilePath(config, configPath);
+        try
+        {
+            File.WriteAllText(pidPath, Environment.ProcessId + "\n");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"fastproxy: [emerg] open() \"{pidPath}\" failed ({e.Message})");
+            DisposeAll(registrations);
+            return 1;
+        }
+        try
+        {
+            await server.StartAsync();
+        }
+        catch (SocketException e)
+        {
+            Console.Error.WriteLine($"fastproxy: [emerg] bind() failed ({(int)e.SocketErrorCode}: {e.Message})");
+            File.Delete(pidPath);
+            DisposeAll(registrations);
+            return 1;
         }
 
         try
@@ -277,10 +286,7 @@ internal static class Program
         }
         finally
         {
-            foreach (var registration in registrations)
-            {
-                registration.Dispose();
-            }
+            DisposeAll(registrations);
             try
             {
                 File.Delete(pidPath);
@@ -288,6 +294,14 @@ internal static class Program
             catch (IOException)
             {
             }
+        }
+    }
+
+    private static void DisposeAll(List<PosixSignalRegistration> registrations)
+    {
+        foreach (var registration in registrations)
+        {
+            registration.Dispose();
         }
     }
 

@@ -330,6 +330,53 @@ public sealed class AccessLogTests : IDisposable
     }
 
     [Fact]
+    public async Task AccessLog_RateLimitRejection_Logged429WithItsPage()
+    {
+        // (return would answer before limit_req, in nginx's rewrite phase: the limit guards a proxied location.)
+        await using var backend = new TestBackend((r, c) => c.RespondAsync(200, "ok"));
+        await using var proxy = await StartAsync($$"""
+            log_format short '$uri $status $body_bytes_sent';
+            limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;
+            server {
+                listen 127.0.0.1:8001;
+                access_log access.log short;
+                location / { limit_req zone=one; limit_req_status 429; proxy_pass http://{{backend.Address}}; }
+            }
+            """);
+        await using var client = await proxy.ConnectAsync();
+        await client.SendAsync("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+        Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+        await client.SendAsync("GET /second HTTP/1.1\r\nHost: h\r\n\r\n");
+        var rejected = await client.ReadResponseAsync();
+        Assert.Equal(429, rejected.Status);
+
+        var lines = await LinesAsync(LogPath(), 2);
+
+        Assert.Contains($"/second 429 {rejected.Body.Length}", lines);
+    }
+
+    [Fact]
+    public async Task AccessLog_PlainHttpToTlsPort_Logged400()
+    {
+        ReferenceConfigs.WriteCertificates(_dir);
+        await using var proxy = await StartAsync($$"""
+            server {
+                listen 127.0.0.1:8443 ssl;
+                ssl_certificate {{_dir}}/certs/fullchain.pem;
+                ssl_certificate_key {{_dir}}/certs/privkey.pem;
+                access_log access.log;
+                location / { return 200; }
+            }
+            """);
+
+        var response = await proxy.SendAsync("GET /plain HTTP/1.1\r\nHost: h\r\n\r\n");
+
+        Assert.Equal(400, response.Status);
+        var line = Assert.Single(await LinesAsync(LogPath(), 1));
+        Assert.Contains($"\"-\" 400 {response.Body.Length} ", line);
+    }
+
+    [Fact]
     public async Task AccessLog_BuilderConfig_LoggedWithOwnFormat()
     {
         var config = new ProxyConfigBuilder()

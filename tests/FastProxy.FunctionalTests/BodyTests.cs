@@ -24,6 +24,21 @@ public sealed class BodyTests
     }
 
     [Fact]
+    public async Task Post_EmptyContentLength_ContentLengthZeroForwarded()
+    {
+        await using var backend = BodyEcho();
+        await using var proxy = await Proxy.StartAsync(l => l.ProxyPass($"http://{backend.Address}"));
+
+        var response = await proxy.SendAsync("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+        await proxy.SendAsync("GET /u HTTP/1.1\r\nHost: a\r\n\r\n");
+
+        Assert.Equal(200, response.Status);
+        var requests = backend.Requests.ToArray();
+        Assert.Equal("0", requests[0].Header("Content-Length"));
+        Assert.Null(requests[1].Header("Content-Length"));
+    }
+
+    [Fact]
     public async Task Post_ChunkedBody_ReframedAsChunked()
     {
         await using var backend = BodyEcho();
@@ -176,6 +191,57 @@ public sealed class BodyTests
 
         Assert.Equal("body", response.BodyText);
         Assert.Null(Assert.Single(backend.Requests).Header("Expect"));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Post_BackendAnswersBeforeReadingBody_AnswerRelayedAndClientClosed(bool backendCloses)
+    {
+        var release = new TaskCompletionSource();
+        await using var backend = new TestBackend(async (_, c) =>
+        {
+            await c.RespondAsync(413, "too big for me", "Connection: close\r\n");
+            c.CloseAfterResponse = true;
+            if (backendCloses)
+            {
+                // A lingering close, as real servers do (an abrupt close with unread input would send RST, which
+                // can destroy the answer in transit): FIN, then read and drop until the proxy goes.
+                c.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+                await c.Reader.ReadToEndAsync();
+            }
+            else
+            {
+                // Neither read nor close: the proxy's send stalls until proxy_send_timeout.
+                await release.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        }, readBodies: false);
+        await using var proxy = await Proxy.StartAsync(l => l.ProxyPass($"http://{backend.Address}").ClientMaxBodySize(0)
+            .ProxySendTimeout(TimeSpan.FromMilliseconds(300)));
+        await using var client = await proxy.ConnectAsync();
+        const int size = 16 * 1024 * 1024;
+
+        var send = Task.Run(async () =>
+        {
+            try
+            {
+                await client.SendAsync($"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {size}\r\n\r\n");
+                for (int i = 0; i < 64; i++)
+                {
+                    await client.SendAsync(new byte[size / 64]);
+                }
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException)
+            {
+            }
+        });
+        var response = await client.ReadResponseAsync(timeout: TimeSpan.FromSeconds(20));
+        release.TrySetResult();
+
+        Assert.Equal(413, response.Status);
+        Assert.Equal("too big for me", response.BodyText);
+        Assert.Equal("close", response.Header("Connection"));
+        await send.WaitAsync(TimeSpan.FromSeconds(20));
     }
 
     [Fact]

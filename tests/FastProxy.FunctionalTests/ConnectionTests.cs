@@ -103,6 +103,23 @@ public sealed class ConnectionTests
     }
 
     [Fact]
+    public async Task KeepAlive_UpstreamIdleTimeout_PooledConnectionClosedThenReplaced()
+    {
+        await using var backend = TestBackend.Echo();
+        var config = new ProxyConfigBuilder()
+            .Upstream("svc", u => u.Server(backend.Address).KeepaliveTimeout(TimeSpan.FromMilliseconds(200)))
+            .Server(s => s.Listen("127.0.0.1:0").Location("/", l => l.ProxyPass("http://svc")))
+            .Build();
+        await using var proxy = await Proxy.StartAsync(config);
+
+        Assert.Equal(200, (await proxy.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n")).Status);
+        await Waits.UntilAsync(() => backend.Closed == 1, "the idle upstream connection is closed by the proxy");
+        Assert.Equal(200, (await proxy.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n")).Status);
+
+        Assert.Equal(2, backend.Accepts);
+    }
+
+    [Fact]
     public async Task KeepAlive_BackendClosesIdleConnection_RetriedOnFreshConnection()
     {
         await using var backend = new TestBackend(async (request, c) =>
@@ -187,6 +204,22 @@ public sealed class ConnectionTests
         }
         // Upstream requests are HTTP/1.1 whatever the client spoke.
         Assert.All(backend.Requests, r => Assert.Equal("HTTP/1.1", r.Version));
+    }
+
+    [Fact]
+    public async Task Listen_Ipv6Loopback_ServedWithIpv6RemoteAddr()
+    {
+        await using var backend = TestBackend.Echo();
+        var config = new ProxyConfigBuilder()
+            .Server(s => s.Listen("[::1]:0").Location("/", l => l.ProxyPass($"http://{backend.Address}").ProxySetHeader("X-Real-IP", "$remote_addr")))
+            .Build();
+        await using var proxy = await Proxy.StartAsync(config);
+
+        var response = await proxy.SendAsync("GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+
+        Assert.Equal(200, response.Status);
+        Assert.Equal(System.Net.Sockets.AddressFamily.InterNetworkV6, proxy.EndPoint.AddressFamily);
+        Assert.Equal("::1", Assert.Single(backend.Requests).Header("X-Real-IP"));
     }
 
     [Fact]

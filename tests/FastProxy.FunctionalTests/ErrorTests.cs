@@ -248,6 +248,39 @@ public sealed class ErrorTests
     }
 
     [Fact]
+    public async Task Upstream_SendTimeoutBackendNeitherReadsNorAnswers_504AndClosed()
+    {
+        var release = new TaskCompletionSource();
+        await using var backend = new TestBackend(async (_, c) => await release.Task.WaitAsync(TimeSpan.FromSeconds(10)), readBodies: false);
+        await using var proxy = await Proxy.StartAsync(l => l.ProxyPass($"http://{backend.Address}").ClientMaxBodySize(0)
+            .ProxySendTimeout(TimeSpan.FromMilliseconds(300)));
+        await using var client = await proxy.ConnectAsync();
+        const int size = 32 * 1024 * 1024;
+
+        var send = Task.Run(async () =>
+        {
+            try
+            {
+                await client.SendAsync($"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {size}\r\n\r\n");
+                for (int i = 0; i < 128; i++)
+                {
+                    await client.SendAsync(new byte[size / 128]);
+                }
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException)
+            {
+            }
+        });
+        var response = await client.ReadResponseAsync(timeout: TimeSpan.FromSeconds(20));
+        release.SetResult();
+
+        Assert.Equal(504, response.Status);
+        // The body was half sent: the client connection cannot continue.
+        Assert.Equal("close", response.Header("Connection"));
+        await send.WaitAsync(TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
     public async Task Upstream_ConnectTimeout_504()
     {
         // A listener whose accept queue is full: Linux drops further SYNs, so connect() hangs.

@@ -86,6 +86,22 @@ public sealed class TimeoutTests
     }
 
     [Fact]
+    public async Task SendTimeout_ClientStopsReading_ConnectionsClosed()
+    {
+        var body = new byte[32 * 1024 * 1024];
+        await using var backend = new TestBackend((_, c) => c.RespondAsync(200, body));
+        await using var proxy = await Proxy.StartAsync(l => l.ProxyPass($"http://{backend.Address}").SendTimeout(Short));
+        await using var client = await proxy.ConnectAsync();
+        client.Socket.ReceiveBufferSize = 4096;
+
+        await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+
+        // The client reads nothing: the proxy's writes stall, send_timeout fires and the connection goes.
+        await Waits.UntilAsync(() => proxy.Server.ConnectionCount == 0, "the stalled client connection is closed");
+        await Waits.UntilAsync(() => backend.Closed == 1, "the backend connection, mid-body, is closed too");
+    }
+
+    [Fact]
     public async Task ProxyReadTimeout_WebSocketTunnelSilent_Closed()
     {
         await using var backend = new TestBackend(async (request, c) =>

@@ -226,6 +226,8 @@ internal sealed partial class ConfigBuilder
             LimitConns = InnerRef(chain, x => x.LimitConns) ?? [],
             LimitConnStatus = Inner(chain, x => x.LimitConnStatus) ?? 503,
             LimitConnDryRun = Inner(chain, x => x.LimitConnDryRun) ?? false,
+            LimitReqLogLevel = InnerRef(chain, x => x.LimitReqLogLevel) ?? "error",
+            LimitConnLogLevel = InnerRef(chain, x => x.LimitConnLogLevel) ?? "error",
             // ngx_http_log_module: with no access_log anywhere, logs/access.log in the combined format.
             AccessLogs = InnerRef(chain, x => x.AccessLogs)?.ConvertAll(l => l.Log)
                 ?? [new AccessLogConfig("logs/access.log", "combined", 0, TimeSpan.Zero)],
@@ -530,10 +532,10 @@ internal static class NginxVariables
     private static readonly HashSet<string> Names = new(StringComparer.Ordinal)
     {
         "document_root", "realpath_root", "request_body", "request_body_file", "request_completion", "request_filename",
-        "request_id", "limit_rate", "nginx_version", "pipe", "connection_time", "realip_remote_addr", "realip_remote_port",
+        "request_id", "limit_rate", "nginx_version", "pipe", "connection_time",
         "fastcgi_script_name", "fastcgi_path_info", "upstream_bytes_received", "upstream_bytes_sent",
-        "upstream_response_length", "upstream_queue_time", "gzip_ratio", "invalid_referer", "limit_req_status",
-        "limit_conn_status", "date_local", "date_gmt", "http2", "binary_remote_addr", "server_protocol", "sent_http_",
+        "upstream_response_length", "upstream_queue_time", "gzip_ratio", "invalid_referer",
+        "date_local", "date_gmt", "http2", "binary_remote_addr", "server_protocol", "sent_http_",
         "proxy_protocol_addr", "proxy_protocol_port", "proxy_protocol_server_addr", "proxy_protocol_server_port",
         "tcpinfo_rtt", "tcpinfo_rttvar", "tcpinfo_snd_cwnd", "tcpinfo_rcv_space", "secure_link", "secure_link_expires",
         "uid_got", "uid_set", "uid_reset", "embedded_variable", "request_port", "is_request_port", "host_port",

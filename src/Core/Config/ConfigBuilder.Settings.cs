@@ -144,6 +144,12 @@ internal sealed partial class ConfigBuilder
             case "limit_conn_dry_run":
                 s.LimitConnDryRun = Flag(d);
                 return;
+            case "limit_req_log_level":
+                s.LimitReqLogLevel = LimitLogLevel(d);
+                return;
+            case "limit_conn_log_level":
+                s.LimitConnLogLevel = LimitLogLevel(d);
+                return;
             case "set_real_ip_from":
                 if (a[0].StartsWith("unix:", StringComparison.Ordinal))
                 {
@@ -540,6 +546,18 @@ internal sealed partial class ConfigBuilder
             return;
         }
         s.NextUpstreamConditions = conditions;
+    }
+
+    /// <summary>limit_req_log_level / limit_conn_log_level: ngx_conf_set_enum_slot over info, notice, warn, error.</summary>
+    private string? LimitLogLevel(ConfDirective d)
+    {
+        string value = d.Args[0];
+        if (value is "info" or "notice" or "warn" or "error")
+        {
+            return value;
+        }
+        Error(d, $"invalid value \"{value}\"");
+        return null;
     }
 
     private void LimitReq(ConfDirective d, SettingsDraft s)

@@ -43,6 +43,8 @@ internal sealed class SettingsDraft
     public List<LimitConnRuleConfig>? LimitConns;
     public int? LimitConnStatus;
     public bool? LimitConnDryRun;
+    public string? LimitReqLogLevel;
+    public string? LimitConnLogLevel;
     public List<(AccessLogConfig Log, ConfDirective Directive)>? AccessLogs;
 
     // proxy_ssl_*

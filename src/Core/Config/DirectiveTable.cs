@@ -192,12 +192,12 @@ internal static class DirectiveTable
         Acted("limit_req", HSL, 1, 3, multi: true);
         Acted("limit_req_status", HSL, 1, 1);
         Acted("limit_req_dry_run", HSL, 1, 1);
-        Warned("limit_req_log_level", HSL, 1, 1);
+        Acted("limit_req_log_level", HSL, 1, 1);
         Acted("limit_conn_zone", H, 2, 2, multi: true);
         Acted("limit_conn", HSL, 2, 2, multi: true);
         Acted("limit_conn_status", HSL, 1, 1);
         Acted("limit_conn_dry_run", HSL, 1, 1);
-        Warned("limit_conn_log_level", HSL, 1, 1);
+        Acted("limit_conn_log_level", HSL, 1, 1);
 
         // Real IP.
         Acted("set_real_ip_from", HSL, 1, 1, multi: true);

@@ -178,6 +178,9 @@ public sealed record LocationSettings
     /// <summary>client_body_timeout: longest pause between two reads of the request body (60 s), else 408.</summary>
     public TimeSpan ClientBodyTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>send_timeout: longest a write to the client may stall (60 s); then the connection is closed.</summary>
+    public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary><c>proxy_next_upstream</c> and its tries/timeout.</summary>
     public NextUpstreamConfig NextUpstream { get; init; } = NextUpstreamConfig.Default;
 
@@ -196,6 +199,13 @@ public sealed record LocationSettings
     public IReadOnlyList<LimitConnRuleConfig> LimitConns { get; init; } = [];
     public int LimitConnStatus { get; init; } = 503;
     public bool LimitConnDryRun { get; init; }
+
+    /// <summary>
+    /// <c>limit_req_log_level</c> / <c>limit_conn_log_level</c>: info, notice, warn or error (the default). Rejections
+    /// are logged at this level, limit_req delays one level lower (info stays info), as nginx does.
+    /// </summary>
+    public string LimitReqLogLevel { get; init; } = "error";
+    public string LimitConnLogLevel { get; init; } = "error";
 
     /// <summary>access_log: null = off; default writes the combined format to logs/access.log as nginx does.</summary>
     public IReadOnlyList<AccessLogConfig> AccessLogs { get; init; } = [];

@@ -53,6 +53,10 @@ public enum VariableKind
     ContentType,
     Hostname,
     Pid,
+    LimitReqStatus,      // $limit_req_status
+    LimitConnStatus,     // $limit_conn_status
+    RealIpRemoteAddr,    // $realip_remote_addr: the peer, before realip
+    RealIpRemotePort,    // $realip_remote_port
 }
 
 /// <summary>One piece of a template: literal text or a variable reference.</summary>
@@ -229,6 +233,10 @@ public sealed class ValueTemplate : IEquatable<ValueTemplate>
             "content_type" => VariableKind.ContentType,
             "hostname" => VariableKind.Hostname,
             "pid" => VariableKind.Pid,
+            "limit_req_status" => VariableKind.LimitReqStatus,
+            "limit_conn_status" => VariableKind.LimitConnStatus,
+            "realip_remote_addr" => VariableKind.RealIpRemoteAddr,
+            "realip_remote_port" => VariableKind.RealIpRemotePort,
             _ => VariableKind.Named,
         };
         return new(null, kind, name);

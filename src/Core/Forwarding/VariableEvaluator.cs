@@ -5,6 +5,7 @@ using FastProxy.Config;
 using FastProxy.Http;
 using FastProxy.Http1;
 using FastProxy.Infrastructure;
+using FastProxy.RateLimiting;
 using FastProxy.Runtime;
 
 namespace FastProxy.Forwarding;
@@ -169,6 +170,14 @@ internal static class VariableEvaluator
                 return s_hostname;
             case VariableKind.Pid:
                 return s_pid;
+            case VariableKind.LimitReqStatus:
+                return LimitStatusText.Of(context.LimitReqStatus);
+            case VariableKind.LimitConnStatus:
+                return LimitStatusText.Of(context.LimitConnStatus);
+            case VariableKind.RealIpRemoteAddr:
+                return context.PeerAddr;
+            case VariableKind.RealIpRemotePort:
+                return context.PeerPort;
             default:
                 // Response-phase and logging variables ($status, $upstream_*, $request_time, $time_*) and regex
                 // captures have no value while a request is being forwarded: empty, as nginx gives "not found".

@@ -25,6 +25,9 @@ internal sealed class ConnectionManager : IHeartbeatHandler
         return true;
     }
 
+    /// <summary>Gives back a slot reserved for a connection that never started.</summary>
+    public void Release() => Interlocked.Decrement(ref _count);
+
     public void Add(Http1Connection connection) => _connections[connection.Id] = connection;
 
     public void Remove(Http1Connection connection)

@@ -39,6 +39,8 @@ internal enum ExchangeOutcome : byte
     RetryableStatus,
     /// <summary>The TLS handshake with an HTTPS upstream failed (verification, protocol): nothing was sent; nginx's "error".</summary>
     TlsHandshakeFailed,
+    /// <summary>The backend answered before it had the whole request body: relay its answer, then close the client.</summary>
+    EarlyResponse,
 }
 
 internal sealed partial class Http1Connection
@@ -235,7 +237,7 @@ internal sealed partial class Http1Connection
             {
                 var socket = new Socket(destination.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 SocketConnection.ConfigureSocket(socket);
-                upstream = new UpstreamConnection(socket, pool, destination, _services.Scheduler);
+                upstream = new UpstreamConnection(socket, pool, destination, _services.Scheduler, _services.SocketArgs);
                 pool.CountCreated();
                 Volatile.Write(ref _upstream, upstream);
                 upstream.SetDeadline(heartbeat.DeadlineAfter(settings.ProxyConnectTimeout));
@@ -273,7 +275,9 @@ internal sealed partial class Http1Connection
             {
                 BodyKind.ContentLength => UpstreamBodyFraming.ContentLength,
                 BodyKind.Chunked => UpstreamBodyFraming.Chunked,
-                _ => UpstreamBodyFraming.None,
+                // "Content-Length: 0" is kept (nginx's $proxy_internal_body_length gives "0"): some backends answer
+                // a POST without any length with 411.
+                _ => _head.ContentLength == 0 ? UpstreamBodyFraming.ContentLength : UpstreamBodyFraming.None,
             };
             bool upstreamKeepAlive = WriteRequestHead(upstream, location, runtime, framing, contentLength, upgrade, pool.MaxIdle > 0);
 
@@ -293,7 +297,16 @@ internal sealed partial class Http1Connection
                     }
                 }
                 var body = await SendRequestBodyAsync(upstream, bodyKind, contentLength, settings);
-                if (body != ExchangeOutcome.Completed)
+                if (body == ExchangeOutcome.EarlyResponse)
+                {
+                    // RFC 9112 §9.3: a server may answer before the request is complete (a 413, a 401); relay that
+                    // answer. The rest of the client's body is never read, so its connection closes afterwards, and
+                    // the backend connection, which got a partial request, is not reused.
+                    upstreamKeepAlive = false;
+                    clientKeepAlive = false;
+                    upstream.ForgetTimeout();
+                }
+                else if (body != ExchangeOutcome.Completed)
                 {
                     upstream.Discard();
                     return body;
@@ -369,8 +382,9 @@ internal sealed partial class Http1Connection
             {
                 upstream.Close();
             }
-            _exchangeKeepAlive = !closeClient;
-            return ExchangeOutcome.Completed;
+            bool flushed = await FlushClientAsync();
+            _exchangeKeepAlive = !closeClient && flushed;
+            return closeClient ? ExchangeOutcome.CompletedClose : ExchangeOutcome.Completed;
         }
         finally
         {
@@ -438,6 +452,10 @@ internal sealed partial class Http1Connection
         _bodyStarted = true;
         while (true)
         {
+            if (HasEarlyResponse(upstream))
+            {
+                return ExchangeOutcome.EarlyResponse;
+            }
             SetClientTimeout(ClientTimeout.Body, heartbeat.DeadlineAfter(settings.ClientBodyTimeout));
             var result = await _input.ReadAsync();
             if (ClearClientTimeout())
@@ -526,8 +544,25 @@ internal sealed partial class Http1Connection
         return ExchangeOutcome.ClientFailed;
     }
 
+    /// <summary>
+    /// A failed or timed-out send is often a backend that answered early and stopped reading (or closed): when its
+    /// answer is already buffered, that answer is what the client gets.
+    /// </summary>
     private static ExchangeOutcome UpstreamSendFailure(UpstreamConnection upstream) =>
-        upstream.TimedOut ? ExchangeOutcome.SendTimeout : ExchangeOutcome.SendFailed;
+        HasEarlyResponse(upstream) ? ExchangeOutcome.EarlyResponse
+        : upstream.TimedOut ? ExchangeOutcome.SendTimeout : ExchangeOutcome.SendFailed;
+
+    /// <summary>True when response bytes arrived while the request body is still being sent (a peek: nothing is consumed).</summary>
+    private static bool HasEarlyResponse(UpstreamConnection upstream)
+    {
+        if (!upstream.Input.TryRead(out var result))
+        {
+            return false;
+        }
+        bool any = !result.Buffer.IsEmpty;
+        upstream.Input.AdvanceTo(result.Buffer.Start);
+        return any;
+    }
 
     /// <summary>One chunk: size in hex, CRLF, data, CRLF (RFC 9112 §7.1).</summary>
     private static void WriteChunk(PipeWriter output, in ReadOnlySequence<byte> data)
@@ -594,7 +629,9 @@ internal sealed partial class Http1Connection
 
     /// <summary>
     /// Streams the response body to the client with backpressure: each read from the backend is written and flushed
-    /// before the next, so at most a pipe's worth is buffered. Returns Completed only for a whole, well-framed body.
+    /// before the next, so at most a pipe's worth is buffered. Returns Completed only for a whole, well-framed body,
+    /// whose last bytes are written but not yet flushed: the caller pools the backend connection first, so that the
+    /// client's next request (which can only follow the flush) finds it there.
     /// </summary>
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ExchangeOutcome> RelayResponseBodyAsync(UpstreamConnection upstream, BodyKind kind, long length, bool rechunk, TimeSpan readTimeout)
@@ -603,7 +640,7 @@ internal sealed partial class Http1Connection
         var input = upstream.Input;
         if (kind == BodyKind.None)
         {
-            return await FlushClientAsync() ? ExchangeOutcome.Completed : ExchangeOutcome.CompletedClose;
+            return ExchangeOutcome.Completed;
         }
         if (kind == BodyKind.Chunked)
         {
@@ -634,7 +671,7 @@ internal sealed partial class Http1Connection
                     remaining -= take;
                     if (remaining == 0)
                     {
-                        return await FlushClientAsync() ? ExchangeOutcome.Completed : ExchangeOutcome.CompletedClose;
+                        return ExchangeOutcome.Completed; // the caller flushes, after pooling the connection
                     }
                     if (result.IsCompleted)
                     {
@@ -669,7 +706,7 @@ internal sealed partial class Http1Connection
                                 _output.Write("0\r\n\r\n"u8);
                             }
                             input.AdvanceTo(consumed);
-                            return await FlushClientAsync() ? ExchangeOutcome.Completed : ExchangeOutcome.CompletedClose;
+                            return ExchangeOutcome.Completed; // the caller flushes, after pooling the connection
                         }
                         if (status.IsError())
                         {

@@ -206,6 +206,7 @@ internal sealed partial class Http1Connection
     public void Abort()
     {
         _stopping = true;
+        CancelLimitDelay();
         _transport.Abort();
         Volatile.Read(ref _upstream)?.Transport.Abort();
     }
@@ -370,6 +371,10 @@ internal sealed partial class Http1Connection
         // nginx's server rewrite phase: a server-level return answers before any location is matched.
         var serverRuntime = snapshot.GetLocation(server.Config.Settings);
         _context.LocationRuntime = serverRuntime;
+        if (serverRuntime.Limits is { } serverLimits)
+        {
+            ApplyRealIp(serverLimits); // nginx's post-read phase: realip with the server's settings
+        }
         if (serverRuntime.ReturnStatus != 0)
         {
             return await ReturnAsync(serverRuntime, keepAlive, bodyKind, contentLength);
@@ -382,6 +387,15 @@ internal sealed partial class Http1Connection
         if (runtime.ReturnStatus != 0)
         {
             return await ReturnAsync(runtime, keepAlive, bodyKind, contentLength);
+        }
+        // nginx's preaccess phase (realip, limit_req, limit_conn): a null check when the location has none.
+        if (runtime.Limits is { } limits)
+        {
+            int limited = await ApplyLimitsAsync(limits, runtime, bodyKind, contentLength, keepAlive);
+            if (limited != 0)
+            {
+                return limited > 0;
+            }
         }
         if (runtime.Cluster is null)
         {
@@ -516,7 +530,9 @@ internal sealed partial class Http1Connection
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> FlushClientAsync()
     {
-        SetClientTimeout(ClientTimeout.Send, _services.Heartbeat.DeadlineAfter(_services.ClientSendTimeout));
+        // send_timeout of the location (the listen address's default server before routing).
+        var sendTimeout = _context.LocationRuntime?.Settings.SendTimeout ?? _listen?.DefaultServer.Settings.SendTimeout ?? TimeSpan.FromSeconds(60);
+        SetClientTimeout(ClientTimeout.Send, _services.Heartbeat.DeadlineAfter(sendTimeout));
         CountFlushed();
         var result = await _output.FlushAsync();
         bool fired = ClearClientTimeout();

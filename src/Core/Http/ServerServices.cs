@@ -22,7 +22,11 @@ internal sealed class ServerServices
         Connections = connections;
         Pools = pools;
         Scheduler = scheduler;
+        SocketArgs = new Transport.SocketArgsPool(scheduler);
     }
+
+    /// <summary>Receivers and senders reused across connections, client and upstream.</summary>
+    public Transport.SocketArgsPool SocketArgs { get; }
 
     public Heartbeat Heartbeat { get; }
     public DateHeader Date { get; }
@@ -40,9 +44,6 @@ internal sealed class ServerServices
     public void SwapSnapshot(ProxySnapshot snapshot) => Volatile.Write(ref _snapshot, snapshot);
 
     public long NextConnectionSerial() => Interlocked.Increment(ref _connectionSerial);
-
-    /// <summary>nginx's send_timeout (60 s): the longest a write to a client may stall.</summary>
-    public TimeSpan ClientSendTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>How long a closing connection keeps reading and discarding what the client still sends (lingering_timeout, 5 s in nginx).</summary>
     public TimeSpan LingerTimeout { get; init; } = TimeSpan.FromSeconds(5);

@@ -60,6 +60,42 @@ internal sealed class LimitZoneRegistry
         [NotNullWhen(true)] out LimitZoneSet? zones,
         [NotNullWhen(false)] out string? error)
     {
+        lock (_gate)
+        {
+            if (!TryPrepare(requestZones, connectionZones, out zones, out error))
+            {
+                return false;
+            }
+
+            Commit(zones);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="zones"/> (from <see cref="TryPrepare"/>) the set the next configuration is compared with.
+    /// </summary>
+    /// <remarks>
+    /// A reload can still fail after its zones were prepared (another configuration error, a listen address that
+    /// cannot be bound); nginx then keeps running the old cycle, and its next reload is compared with that, not with
+    /// the one that failed. So the engine commits only the zone set of the configuration it actually switched to.
+    /// </remarks>
+    public void Commit(LimitZoneSet zones)
+    {
+        ArgumentNullException.ThrowIfNull(zones);
+        lock (_gate)
+        {
+            Volatile.Write(ref _current, zones);
+        }
+    }
+
+    /// <summary>As <see cref="TryApply"/>, without making the result current: see <see cref="Commit"/>.</summary>
+    public bool TryPrepare(
+        IReadOnlyList<LimitReqZoneSpec> requestZones,
+        IReadOnlyList<LimitConnZoneSpec> connectionZones,
+        [NotNullWhen(true)] out LimitZoneSet? zones,
+        [NotNullWhen(false)] out string? error)
+    {
         ArgumentNullException.ThrowIfNull(requestZones);
         ArgumentNullException.ThrowIfNull(connectionZones);
         zones = null;
@@ -109,7 +145,6 @@ internal sealed class LimitZoneRegistry
             }
 
             zones = new LimitZoneSet(req.ToFrozenDictionary(StringComparer.Ordinal), conn.ToFrozenDictionary(StringComparer.Ordinal));
-            Volatile.Write(ref _current, zones);
             error = null;
             return true;
         }

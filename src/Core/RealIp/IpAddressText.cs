@@ -266,6 +266,153 @@ internal static class IpAddressText
         return port is >= 1 and <= 65535;
     }
 
+    /// <summary>The longest text <see cref="Format"/> writes: "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".</summary>
+    public const int MaxTextLength = 45;
+
+    /// <summary>
+    /// Writes an address as <c>$remote_addr</c> shows it (ngx_sock_ntop without the port): dotted-decimal IPv4, and
+    /// IPv6 as ngx_inet6_ntop writes it (RFC 5952: lower-case hex without leading zeros, the longest run of two or
+    /// more zero groups, the first of equals, as "::"; an IPv4-mapped or IPv4-compatible address with a dotted tail).
+    /// Returns the length; <paramref name="destination"/> needs <see cref="MaxTextLength"/> bytes.
+    /// </summary>
+    public static int Format(in ClientAddress address, Span<byte> destination)
+    {
+        switch (address.Family)
+        {
+            case ClientAddressFamily.IPv4:
+                return FormatIPv4(address.IPv4Value, destination);
+            case ClientAddressFamily.IPv6:
+                return FormatIPv6(address.IPv6High, address.IPv6Low, destination);
+            case ClientAddressFamily.Unix:
+                "unix:"u8.CopyTo(destination);
+                return 5;
+            default:
+                return 0;
+        }
+    }
+
+    private static int FormatIPv4(uint value, Span<byte> destination)
+    {
+        int n = 0;
+        for (int shift = 24; shift >= 0; shift -= 8)
+        {
+            n += FormatDecimal((value >> shift) & 0xFF, destination[n..]);
+            if (shift > 0)
+            {
+                destination[n++] = (byte)'.';
+            }
+        }
+
+        return n;
+    }
+
+    private static int FormatDecimal(uint value, Span<byte> destination)
+    {
+        if (value >= 100)
+        {
+            destination[0] = (byte)('0' + value / 100);
+            destination[1] = (byte)('0' + value / 10 % 10);
+            destination[2] = (byte)('0' + value % 10);
+            return 3;
+        }
+
+        if (value >= 10)
+        {
+            destination[0] = (byte)('0' + value / 10);
+            destination[1] = (byte)('0' + value % 10);
+            return 2;
+        }
+
+        destination[0] = (byte)('0' + value);
+        return 1;
+    }
+
+    private static int FormatIPv6(ulong high, ulong low, Span<byte> destination)
+    {
+        Span<ushort> words = stackalloc ushort[8];
+        for (int i = 0; i < 4; i++)
+        {
+            words[i] = (ushort)(high >> (48 - 16 * i));
+            words[4 + i] = (ushort)(low >> (48 - 16 * i));
+        }
+
+        // The longest run of zero groups (the first of equal ones); a single zero group is not compressed.
+        int zero = 8, max = 0;
+        for (int i = 0; i < 8;)
+        {
+            if (words[i] != 0)
+            {
+                i++;
+                continue;
+            }
+
+            int start = i;
+            while (i < 8 && words[i] == 0)
+            {
+                i++;
+            }
+
+            if (i - start > max)
+            {
+                max = i - start;
+                zero = start;
+            }
+        }
+
+        if (max < 2)
+        {
+            zero = 8;
+        }
+
+        // ngx_inet6_ntop: "::ffff:a.b.c.d" (mapped), "::a.b.c.d" (compatible, but not "::1").
+        int groups = 8;
+        if (zero == 0 && ((max == 5 && words[5] == 0xFFFF) || max == 6 || (max == 7 && words[7] != 1)))
+        {
+            groups = 6;
+        }
+
+        int n = 0;
+        for (int i = 0; i < groups; i++)
+        {
+            if (i == zero)
+            {
+                if (i == 0)
+                {
+                    destination[n++] = (byte)':';
+                }
+
+                destination[n++] = (byte)':';
+                i += max - 1;
+                continue;
+            }
+
+            n += FormatHex(words[i], destination[n..]);
+            if (i < 7)
+            {
+                destination[n++] = (byte)':';
+            }
+        }
+
+        if (groups == 6)
+        {
+            n += FormatIPv4((uint)low, destination[n..]);
+        }
+
+        return n;
+    }
+
+    private static int FormatHex(ushort value, Span<byte> destination)
+    {
+        int digits = value >= 0x1000 ? 4 : value >= 0x100 ? 3 : value >= 0x10 ? 2 : 1;
+        for (int i = digits - 1; i >= 0; i--)
+        {
+            destination[i] = (byte)"0123456789abcdef"[value & 0xF];
+            value >>= 4;
+        }
+
+        return digits;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsDigit(byte c) => (uint)(c - '0') <= 9;
 

@@ -31,10 +31,12 @@ internal sealed class LocationRuntime
     private static readonly string[] s_defaultHidden =
         ["date", "server", "x-pad", "x-accel-expires", "x-accel-redirect", "x-accel-limit-rate", "x-accel-buffering", "x-accel-charset"];
 
-    public LocationRuntime(LocationSettings settings, ClusterRuntime? cluster, IReadOnlyDictionary<string, MapRuntime> maps)
+    public LocationRuntime(LocationSettings settings, ClusterRuntime? cluster, IReadOnlyDictionary<string, MapRuntime> maps,
+        LimitRuntime? limits = null)
     {
         Settings = settings;
         Cluster = cluster;
+        Limits = limits;
         var setHeaders = new List<SetHeader>();
         foreach (var header in settings.ProxySetHeaders)
         {
@@ -112,6 +114,9 @@ internal sealed class LocationRuntime
 
     /// <summary>The upstream group of proxy_pass; null when the location does not proxy.</summary>
     public ClusterRuntime? Cluster { get; }
+
+    /// <summary>realip, limit_req and limit_conn of this context; null when it has none (the request pays a null check).</summary>
+    public LimitRuntime? Limits { get; }
 
     public SetHeader[] SetHeaders { get; }
     public bool SetsHost { get; }

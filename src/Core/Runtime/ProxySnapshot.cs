@@ -5,6 +5,7 @@ using FastProxy.Config;
 using FastProxy.Http1;
 using FastProxy.Infrastructure;
 using FastProxy.LoadBalancing;
+using FastProxy.RateLimiting;
 using FastProxy.Routing;
 using FastProxy.Tls;
 using FastProxy.Upstreams;
@@ -49,10 +50,13 @@ internal sealed partial class ProxySnapshot
 {
     private readonly ConcurrentDictionary<LocationSettings, LocationRuntime> _locations = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<IPEndPoint, ListenRuntime> _listens;
+    private readonly SnapshotLimits _limits;
 
     private ProxySnapshot(ProxyConfig config, RouteTable routes, Dictionary<string, ClusterRuntime> clusters,
-        Dictionary<string, MapRuntime> maps, Dictionary<IPEndPoint, ListenRuntime> listens, TimeSpan shortestTimeout)
+        Dictionary<string, MapRuntime> maps, Dictionary<IPEndPoint, ListenRuntime> listens, TimeSpan shortestTimeout,
+        SnapshotLimits limits)
     {
+        _limits = limits;
         Config = config;
         Routes = routes;
         Clusters = clusters;
@@ -71,6 +75,9 @@ internal sealed partial class ProxySnapshot
 
     public IEnumerable<ListenRuntime> Listens => _listens.Values;
 
+    /// <summary>The limit zones of this configuration, for the server to commit to its registry when it switches.</summary>
+    public LimitZoneSet LimitZones => _limits.Zones;
+
     public ListenRuntime? GetListen(IPEndPoint endPoint) => _listens.GetValueOrDefault(endPoint);
 
     /// <summary>
@@ -83,7 +90,7 @@ internal sealed partial class ProxySnapshot
         {
             return runtime;
         }
-        return _locations.GetOrAdd(settings, static (s, self) => new LocationRuntime(s, self.ClusterFor(s), self.Maps)
+        return _locations.GetOrAdd(settings, static (s, self) => new LocationRuntime(s, self.ClusterFor(s), self.Maps, self._limits.For(s))
         {
             UpstreamTls = self._upstreamTls?.GetValueOrDefault(s),
             AccessLogs = self.AccessLogs?.For(s) ?? [],
@@ -132,8 +139,14 @@ internal sealed partial class ProxySnapshot
     /// Builds a snapshot; configuration errors (an unknown upstream, an unresolvable host, no listen) are returned
     /// as messages, never thrown.
     /// </summary>
+    /// <remarks>
+    /// The limit zones come from <paramref name="limitZones"/>, the server's registry, which keeps their state across
+    /// reloads; they are prepared here and committed by the server only once it switches to this snapshot
+    /// (<see cref="LimitZones"/>). Without a registry (validation, tests) the zones start empty.
+    /// </remarks>
     public static ProxySnapshot? TryBuild(ProxyConfig config, UpstreamPoolRegistry pools, Heartbeat heartbeat,
-        HashSet<UpstreamPool> poolsInUse, List<string> errors, TlsCertificateCache? certificates = null, ILogger? logger = null)
+        HashSet<UpstreamPool> poolsInUse, List<string> errors, TlsCertificateCache? certificates = null, ILogger? logger = null,
+        LimitZoneRegistry? limitZones = null)
     {
         // Maps first (templates refer to them), in two phases so maps may refer to maps.
         var maps = new Dictionary<string, MapRuntime>(StringComparer.Ordinal);
@@ -163,6 +176,7 @@ internal sealed partial class ProxySnapshot
         foreach (var settings in AllSettings(config))
         {
             shortest = Min(shortest, settings.ProxyConnectTimeout, settings.ProxyReadTimeout, settings.ProxySendTimeout, settings.ClientBodyTimeout);
+            shortest = Min(shortest, settings.SendTimeout, TimeSpan.MaxValue, TimeSpan.MaxValue, TimeSpan.MaxValue);
             if (settings.ProxyPass is not { } pass)
             {
                 continue;
@@ -192,6 +206,7 @@ internal sealed partial class ProxySnapshot
         var clusters = new Dictionary<string, ClusterRuntime>(StringComparer.Ordinal);
         foreach (var (name, group) in groups)
         {
+            shortest = Min(shortest, group.KeepaliveTimeout, TimeSpan.MaxValue, TimeSpan.MaxValue, TimeSpan.MaxValue);
             var resolved = Resolve(group, errors);
             if (resolved is null)
             {
@@ -227,12 +242,13 @@ internal sealed partial class ProxySnapshot
         }
         var upstreamTls = BuildTls(config, listens, clusters, maps, pools, heartbeat, poolsInUse, errors,
             certificates ?? new TlsCertificateCache(), logger ?? NullLogger.Instance);
-        if (errors.Count > 0)
+        var limits = SnapshotLimits.TryBuild(config, AllSettings(config), maps, limitZones ?? new LimitZoneRegistry(heartbeat.Time), errors);
+        if (errors.Count > 0 || limits is null)
         {
             return null;
         }
 
-        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest) { _upstreamTls = upstreamTls };
+        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest, limits) { _upstreamTls = upstreamTls };
         foreach (var settings in AllSettings(config))
         {
             snapshot.GetLocation(settings);

@@ -81,7 +81,16 @@ internal sealed class ConnectionListener
                 await Task.Delay(100);
                 continue;
             }
-            onAccept(socket, this);
+            try
+            {
+                onAccept(socket, this);
+            }
+            catch (Exception e)
+            {
+                // A bug in setting up one connection must not stop the listener.
+                Log.ConnectionError(_logger, e);
+                socket.Dispose();
+            }
         }
     }
 

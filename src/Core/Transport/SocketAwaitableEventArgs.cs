@@ -18,7 +18,7 @@ internal readonly struct SocketOperationResult(int bytesTransferred, SocketError
 /// awaiting the same ValueTask twice, ExecutionContext flow (suppressed: the data path has no ambient state), and
 /// synchronization contexts (there are none on our threads).
 /// </summary>
-internal class SocketAwaitableEventArgs : SocketAsyncEventArgs, IValueTaskSource<SocketOperationResult>
+internal abstract class SocketAwaitableEventArgs : SocketAsyncEventArgs, IValueTaskSource<SocketOperationResult>
 {
     private static readonly Action<object?> s_completedSentinel = static _ => { };
 
@@ -89,6 +89,13 @@ internal sealed class SocketReceiver(PipeScheduler ioScheduler) : SocketAwaitabl
         SetBuffer(Memory<byte>.Empty);
         RemoteEndPoint = endPoint;
         return Complete(socket.ConnectAsync(this));
+    }
+
+    /// <summary>Drops the last buffer and address so that a pooled receiver roots nothing.</summary>
+    public void Reset()
+    {
+        SetBuffer(Memory<byte>.Empty);
+        RemoteEndPoint = null;
     }
 }
 

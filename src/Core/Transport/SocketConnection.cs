@@ -23,6 +23,7 @@ internal sealed class SocketConnection : IDuplexPipe
     private readonly Pipe _output;
     private readonly SocketReceiver _receiver;
     private readonly SocketSender _sender;
+    private readonly SocketArgsPool? _argsPool;
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _receiveTask;
     private Task? _sendTask;
@@ -31,8 +32,9 @@ internal sealed class SocketConnection : IDuplexPipe
     private volatile bool _receivedFin;
     private SocketError _receiveError;
 
-    public SocketConnection(Socket socket, PipeScheduler scheduler, System.Buffers.MemoryPool<byte>? pool = null)
+    public SocketConnection(Socket socket, PipeScheduler scheduler, SocketArgsPool? argsPool = null, System.Buffers.MemoryPool<byte>? pool = null)
     {
+        _argsPool = argsPool;
         _socket = socket;
         var memoryPool = pool ?? PinnedBlockMemoryPool.Shared;
         // Both sides of both pipes run inline by default: socket completions already arrive on thread-pool threads
@@ -43,8 +45,8 @@ internal sealed class SocketConnection : IDuplexPipe
         _output = new Pipe(new PipeOptions(memoryPool, readerScheduler: scheduler, writerScheduler: scheduler,
             pauseWriterThreshold: PauseThreshold, resumeWriterThreshold: ResumeThreshold, useSynchronizationContext: false,
             minimumSegmentSize: memoryPool.MaxBufferSize));
-        _receiver = new SocketReceiver(scheduler);
-        _sender = new SocketSender(scheduler);
+        _receiver = argsPool?.RentReceiver() ?? new SocketReceiver(scheduler);
+        _sender = argsPool?.RentSender() ?? new SocketSender(scheduler);
     }
 
     public PipeReader Input => _input.Reader;
@@ -210,6 +212,8 @@ internal sealed class SocketConnection : IDuplexPipe
         if (Interlocked.Decrement(ref _loopsRunning) == 0)
         {
             _socket.Dispose();
+            // Both loops are done: no operation is outstanding on the receiver or the sender any more.
+            _argsPool?.Return(_receiver, _sender);
             _closed.TrySetResult();
         }
     }

@@ -17,9 +17,9 @@ internal sealed class UpstreamConnection
     private long _deadline = Deadline.None;
     private int _timedOut;
 
-    public UpstreamConnection(Socket socket, UpstreamPool pool, DestinationState destination, PipeScheduler scheduler)
+    public UpstreamConnection(Socket socket, UpstreamPool pool, DestinationState destination, PipeScheduler scheduler, SocketArgsPool? argsPool = null)
     {
-        Transport = new SocketConnection(socket, scheduler);
+        Transport = new SocketConnection(socket, scheduler, argsPool);
         Pool = pool;
         Destination = destination;
         Input = Transport.Input;
@@ -61,6 +61,9 @@ internal sealed class UpstreamConnection
     public bool TimedOut => Volatile.Read(ref _timedOut) != 0;
 
     public void SetDeadline(long deadline) => Volatile.Write(ref _deadline, deadline);
+
+    /// <summary>After a send timeout that turned out to be an early answer: its buffered bytes are still read.</summary>
+    public void ForgetTimeout() => Volatile.Write(ref _timedOut, 0);
 
     /// <summary>Clears the deadline; true when it had fired (the connection is then aborted).</summary>
     public bool ClearDeadline() => Deadline.Clear(ref _deadline);

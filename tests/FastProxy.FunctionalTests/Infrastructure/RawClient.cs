@@ -58,6 +58,16 @@ public sealed class RawClient : IAsyncDisposable
         return new RawClient(socket);
     }
 
+    /// <summary>Connects from <paramref name="source"/> (any of 127/8 on Linux: several client addresses on one host).</summary>
+    public static async Task<RawClient> ConnectAsync(IPEndPoint endPoint, IPAddress source)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        socket.Bind(new IPEndPoint(source, 0));
+        using var cts = new CancellationTokenSource(DefaultTimeout);
+        await socket.ConnectAsync(endPoint, cts.Token);
+        return new RawClient(socket);
+    }
+
     public Task SendAsync(string text) => SendAsync(Encoding.Latin1.GetBytes(text));
 
     public async Task SendAsync(byte[] bytes)

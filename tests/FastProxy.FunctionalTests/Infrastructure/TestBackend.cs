@@ -96,11 +96,15 @@ public sealed class TestBackend : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentBag<Socket> _sockets = [];
     private readonly Task _acceptLoop;
+    private readonly bool _readBodies;
     private int _accepts;
+    private int _closed;
 
-    public TestBackend(Func<BackendRequest, BackendConnection, Task> handler)
+    /// <param name="readBodies">False: the handler runs as soon as the head arrived, the body is left unread.</param>
+    public TestBackend(Func<BackendRequest, BackendConnection, Task> handler, bool readBodies = true)
     {
         _handler = handler;
+        _readBodies = readBodies;
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _listener.Listen(128);
@@ -118,6 +122,9 @@ public sealed class TestBackend : IAsyncDisposable
     public string Address => $"127.0.0.1:{Port}";
 
     public int Accepts => Volatile.Read(ref _accepts);
+
+    /// <summary>Connections that ended (the peer closed, or the handler asked to close).</summary>
+    public int Closed => Volatile.Read(ref _closed);
 
     public ConcurrentQueue<BackendRequest> Requests { get; } = new();
 
@@ -163,7 +170,7 @@ public sealed class TestBackend : IAsyncDisposable
         {
             while (!_stop.IsCancellationRequested)
             {
-                var request = await ReadRequestAsync(reader, index);
+                var request = await ReadRequestAsync(reader, index, _readBodies);
                 if (request is null)
                 {
                     return;
@@ -179,9 +186,13 @@ public sealed class TestBackend : IAsyncDisposable
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
         }
+        finally
+        {
+            Interlocked.Increment(ref _closed);
+        }
     }
 
-    internal static async Task<BackendRequest?> ReadRequestAsync(BufferedReader reader, int index)
+    internal static async Task<BackendRequest?> ReadRequestAsync(BufferedReader reader, int index, bool readBody = true)
     {
         var head = await reader.ReadHeadAsync();
         if (head is null)
@@ -211,6 +222,10 @@ public sealed class TestBackend : IAsyncDisposable
             ConnectionIndex = index,
         };
         var cl = request.Header("Content-Length");
+        if (!readBody)
+        {
+            return request;
+        }
         if (request.WasChunked)
         {
             request.Body = await reader.ReadChunkedAsync();
