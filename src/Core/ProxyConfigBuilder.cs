@@ -364,8 +364,12 @@ public sealed class UpstreamBuilder
 
     public string Name { get; }
 
-    /// <summary><c>server ADDRESS [weight=N] [backup] [down] [max_fails=N] [fail_timeout=T]</c>.</summary>
-    public UpstreamBuilder Server(string address, int weight = 1, bool backup = false, bool down = false, int maxFails = 1, TimeSpan? failTimeout = null)
+    /// <summary>
+    /// <c>server ADDRESS [weight=N] [backup] [down] [max_fails=N] [fail_timeout=T] [max_conns=N] [slow_start=T]</c>. A host
+    /// name is resolved when the server starts and again on each reload; each of its addresses is one server.
+    /// </summary>
+    public UpstreamBuilder Server(string address, int weight = 1, bool backup = false, bool down = false, int maxFails = 1, TimeSpan? failTimeout = null,
+        int maxConns = 0, TimeSpan? slowStart = null)
     {
         _servers.Add(new UpstreamServerConfig
         {
@@ -375,6 +379,8 @@ public sealed class UpstreamBuilder
             Down = down,
             MaxFails = maxFails,
             FailTimeout = failTimeout ?? TimeSpan.FromSeconds(10),
+            MaxConns = maxConns,
+            SlowStart = slowStart ?? TimeSpan.Zero,
         });
         return this;
     }
@@ -385,7 +391,7 @@ public sealed class UpstreamBuilder
         return this;
     }
 
-    /// <summary><c>keepalive N</c>: idle connections kept per destination (0 disables upstream keep-alive).</summary>
+    /// <summary><c>keepalive N</c>: idle connections kept for the whole group (0 disables upstream keep-alive).</summary>
     public UpstreamBuilder Keepalive(int connections)
     {
         _config = _config with { Keepalive = connections };
@@ -404,10 +410,40 @@ public sealed class UpstreamBuilder
         return this;
     }
 
-    /// <summary>The balancing policy name (see FastProxy.LoadBalancing.LoadBalancingPolicies).</summary>
+    /// <summary>
+    /// The balancing policy name: a built-in (FastProxy.LoadBalancing.LoadBalancingPolicies) or one registered in
+    /// <see cref="ProxyServerOptions.LoadBalancingPolicies"/>.
+    /// </summary>
     public UpstreamBuilder Policy(string name)
     {
         _config = _config with { Policy = name };
+        return this;
+    }
+
+    /// <summary><c>least_conn</c>.</summary>
+    public UpstreamBuilder LeastConn() => Policy(LoadBalancing.LoadBalancingPolicies.LeastConnections);
+
+    /// <summary><c>ip_hash</c>.</summary>
+    public UpstreamBuilder IpHash() => Policy(LoadBalancing.LoadBalancingPolicies.IpHash);
+
+    /// <summary><c>hash KEY [consistent]</c>: KEY is evaluated per request ("$request_uri", "$cookie_user$arg_x"...).</summary>
+    public UpstreamBuilder Hash(string key, bool consistent = false)
+    {
+        _config = _config with { Policy = LoadBalancing.LoadBalancingPolicies.Hash, HashKey = ValueTemplate.Parse(key), HashConsistent = consistent };
+        return this;
+    }
+
+    /// <summary><c>random</c>, or <c>random two [least_conn]</c> with <paramref name="two"/>.</summary>
+    public UpstreamBuilder Random(bool two = false)
+    {
+        _config = _config with { Policy = two ? LoadBalancing.LoadBalancingPolicies.RandomTwo : LoadBalancing.LoadBalancingPolicies.Random, RandomTwo = two };
+        return this;
+    }
+
+    /// <summary><c>health_check [interval=T] [fails=N] [passes=N] [uri=URI] [timeout=T] [status=MIN-MAX]</c>.</summary>
+    public UpstreamBuilder HealthCheck(HealthCheckConfig check)
+    {
+        _config = _config with { HealthCheck = check };
         return this;
     }
 

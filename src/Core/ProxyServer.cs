@@ -28,6 +28,7 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly ServerServices _services;
     private readonly ConnectionManager _connections = new();
     private readonly UpstreamPoolRegistry _pools = new();
+    private readonly LoadBalancing.LoadBalancingPolicyRegistry? _policies;
     // Certificates by path and file stamp: a reload re-reads only the files that changed (new connections get the
     // new certificate; connections already up keep theirs).
     private readonly TlsCertificateCache _certificates = new();
@@ -39,17 +40,25 @@ public sealed class ProxyServer : IAsyncDisposable
 
     /// <summary>Creates a server; throws <see cref="ArgumentException"/> listing every problem when the configuration is not usable.</summary>
     public ProxyServer(ProxyConfig config, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+        : this(config, new ProxyServerOptions { LoggerFactory = loggerFactory, TimeProvider = timeProvider })
+    {
+    }
+
+    /// <summary>Creates a server with options (an embedder's load-balancing policies, clock, logging).</summary>
+    public ProxyServer(ProxyConfig config, ProxyServerOptions options)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var time = timeProvider ?? TimeProvider.System;
-        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("FastProxy");
+        ArgumentNullException.ThrowIfNull(options);
+        var time = options.TimeProvider ?? TimeProvider.System;
+        _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("FastProxy");
+        _policies = options.LoadBalancingPolicies;
         var date = new DateHeader(time);
         _heartbeat = new Heartbeat(time, TimeSpan.FromSeconds(1), _connections, _pools, date);
         // One registry for the server's lifetime: limit zones keep their state across reloads (nginx's shared zones),
         // on the server's clock so tests can move time.
         _limitZones = new LimitZoneRegistry(time);
         var errors = new List<string>();
-        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _certificates, _logger, _limitZones)
+        var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _certificates, _logger, _limitZones, ClusterOptions(previous: null))
             ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
         var accessLogs = new AccessLogRegistry(new LogTime(time));
         var plan = accessLogs.Prepare(config, snapshot.Maps, errors)
@@ -68,16 +77,22 @@ public sealed class ProxyServer : IAsyncDisposable
     /// Checks a configuration the way <see cref="ProxyServer(ProxyConfig, ILoggerFactory?, TimeProvider?)"/> would use it
     /// (upstream names resolved, every referenced group present) without binding anything: <c>fastproxy -t</c>.
     /// </summary>
-    public static IReadOnlyList<string> Validate(ProxyConfig config)
+    public static IReadOnlyList<string> Validate(ProxyConfig config) => Validate(config, null);
+
+    /// <summary>As <see cref="Validate(ProxyConfig)"/>, with the load-balancing policies of <paramref name="options"/>.</summary>
+    public static IReadOnlyList<string> Validate(ProxyConfig config, ProxyServerOptions? options)
     {
         ArgumentNullException.ThrowIfNull(config);
         var errors = new List<string>();
         using var heartbeat = new Heartbeat(TimeProvider.System, TimeSpan.FromSeconds(1));
         var pools = new UpstreamPoolRegistry();
-        ProxySnapshot.TryBuild(config, pools, heartbeat, [], errors);
+        ProxySnapshot.TryBuild(config, pools, heartbeat, [], errors, clusterOptions: new ClusterBuildOptions { Policies = options?.LoadBalancingPolicies });
         pools.RetireAll();
         return errors;
     }
+
+    private ClusterBuildOptions ClusterOptions(ProxySnapshot? previous) =>
+        new() { Policies = _policies, Logger = _logger, Previous = previous };
 
     /// <summary>
     /// Pipes run their continuations inline by default (socket completions already arrive on thread-pool threads);
@@ -152,6 +167,7 @@ public sealed class ProxyServer : IAsyncDisposable
                 listener.Start(OnAccept);
             }
             _heartbeat.Start();
+            _services.Snapshot.StartHealthChecks();
             _started = true;
         }
         return Task.CompletedTask;
@@ -220,7 +236,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             var list = new List<string>();
             var inUse = new HashSet<UpstreamPool>();
-            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _certificates, _logger, _limitZones);
+            var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _certificates, _logger, _limitZones, ClusterOptions(_services.Snapshot));
             var plan = snapshot is null ? null : _services.AccessLogs.Prepare(config, snapshot.Maps, list);
             if (snapshot is null || plan is null)
             {
@@ -256,9 +272,17 @@ public sealed class ProxyServer : IAsyncDisposable
             }
 
             snapshot.AttachAccessLogs(plan);
+            var previous = _services.Snapshot;
             _services.SwapSnapshot(snapshot);
             _services.AccessLogs.Commit(plan);
             _limitZones.Commit(snapshot.LimitZones);
+            // One checker per group and snapshot: the new snapshot's take over (with the health state copied at
+            // build), the old ones stop; requests still running on the old snapshot keep their clusters.
+            if (_started && !_stopping)
+            {
+                snapshot.StartHealthChecks();
+            }
+            _ = previous.StopHealthChecksAsync();
             foreach (var listener in added)
             {
                 _listeners[listener.ConfigEndPoint] = listener;
@@ -320,6 +344,11 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             await listener.StopAsync();
         }
+        Task healthStopped;
+        lock (_gate)
+        {
+            healthStopped = _services.Snapshot.StopHealthChecksAsync();
+        }
         _connections.RequestStopAll();
         var pending = Pending();
         if (pending.Count > 0)
@@ -335,6 +364,7 @@ public sealed class ProxyServer : IAsyncDisposable
                 await Task.WhenAll(Pending());
             }
         }
+        await healthStopped;
         _pools.RetireAll();
         _heartbeat.Dispose();
         // Every request has been logged by now: flush and close the access logs.

@@ -42,6 +42,7 @@ internal sealed partial class ConfigBuilder
     private UpstreamConfig BuildUpstream(UpstreamDraft u)
     {
         var servers = new List<UpstreamServerConfig>();
+        var serverLines = new List<ConfDirective>();
         foreach (var (server, host, port, d) in u.Servers)
         {
             if (server.Backup && u.Policy is "ip_hash" or "hash" or "random" or "random_two")
@@ -55,8 +56,9 @@ internal sealed partial class ConfigBuilder
                 continue;
             }
             servers.Add(server with { EndPoints = [.. addresses.Distinct().Select(a => new IPEndPoint(a, port))] });
+            serverLines.Add(d);
         }
-        return new UpstreamConfig
+        var upstream = new UpstreamConfig
         {
             Name = u.Name,
             Servers = servers,
@@ -70,6 +72,35 @@ internal sealed partial class ConfigBuilder
             HealthCheck = u.HealthCheck,
             Source = u.Directive.Location,
         };
+        ValidateUpstream(u, upstream, serverLines, emptyExplained: servers.Count < u.Servers.Count || u.Servers.Count == 0);
+        return upstream;
+    }
+
+    /// <summary>
+    /// The load-balancing checks the engine would make (slow_start with a hash method, weights, an upstream of only
+    /// backups...), with the built-in policies, reported at the line they are about. An embedder's own policy names
+    /// cannot appear in a file; ProxyServer checks those against its registry when it starts.
+    /// </summary>
+    private void ValidateUpstream(UpstreamDraft u, UpstreamConfig upstream, List<ConfDirective> serverLines, bool emptyExplained)
+    {
+        var problems = new List<LoadBalancing.UpstreamProblem>();
+        LoadBalancing.LoadBalancingPolicyRegistry.BuiltIn.Validate(upstream, problems);
+        // A backup the method refuses already explains a group of only backups.
+        emptyExplained |= problems.Exists(p => p.Kind == LoadBalancing.UpstreamProblemKind.BackupNotSupported);
+        foreach (var problem in problems)
+        {
+            switch (problem.Kind)
+            {
+                case LoadBalancing.UpstreamProblemKind.BackupNotSupported:
+                    continue; // reported above in nginx's words
+                case LoadBalancing.UpstreamProblemKind.NoPrimary when emptyExplained:
+                    continue; // "no servers are inside upstream", or a server line that failed, already says why
+            }
+            var line = problem.ServerIndex >= 0 && problem.ServerIndex < serverLines.Count ? serverLines[problem.ServerIndex]
+                : problem.Kind == LoadBalancing.UpstreamProblemKind.UnknownPolicy ? u.PolicyDirective ?? u.Directive
+                : u.Directive;
+            Error(line, problem.Message);
+        }
     }
 
     private ServerConfig BuildServer(SettingsDraft http, ServerDraft server)

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Text;
-using System.Net;
 using FastProxy.Config;
 using FastProxy.Forwarding;
 using FastProxy.Http;
@@ -77,8 +76,6 @@ internal sealed class AccessLogFormat
                     writer.AppendNumber(ms % 1000, minDigits: 3);
                     break;
                 }
-                case VariableKind.UpstreamAddr:
-                case VariableKind.UpstreamStatus:
                 case VariableKind.UpstreamResponseTime:
                 case VariableKind.UpstreamConnectTime:
                 case VariableKind.UpstreamHeaderTime:
@@ -153,7 +150,10 @@ internal sealed class AccessLogFormat
         writer.AppendValue(colon < 0 ? default : decoded[..colon]);
     }
 
-    /// <summary>The $upstream_* lists: one entry per attempt, ", " between them (nginx).</summary>
+    /// <summary>
+    /// The $upstream_*_time lists: one entry per attempt, ", " between them (nginx). ($upstream_addr and
+    /// $upstream_status are the request's <see cref="Http.UpstreamAttempts"/>, evaluated as any variable.)
+    /// </summary>
     private static void AppendUpstream(ref LineWriter writer, VariableKind kind, RequestLogState state, LogTime time)
     {
         int count = state.ListedAttempts;
@@ -170,19 +170,6 @@ internal sealed class AccessLogFormat
             }
             switch (kind)
             {
-                case VariableKind.UpstreamAddr:
-                    writer.AppendEndPoint(state.Address(i));
-                    break;
-                case VariableKind.UpstreamStatus:
-                    if (state.UpstreamStatus(i) > 0)
-                    {
-                        writer.AppendNumber(state.UpstreamStatus(i));
-                    }
-                    else
-                    {
-                        writer.AppendByte((byte)'-');
-                    }
-                    break;
                 case VariableKind.UpstreamResponseTime:
                     AppendTime(ref writer, time, state.AttemptStart(i), state.AttemptEnd(i));
                     break;
@@ -244,34 +231,6 @@ internal sealed class AccessLogFormat
             AppendNumber(ms / 1000);
             AppendByte((byte)'.');
             AppendNumber(ms % 1000, minDigits: 3);
-        }
-
-        public void AppendEndPoint(IPEndPoint? endPoint)
-        {
-            if (endPoint is null)
-            {
-                AppendByte((byte)'-');
-                return;
-            }
-            Span<byte> scratch = stackalloc byte[64];
-            bool v6 = endPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
-            int n = 0;
-            if (v6)
-            {
-                scratch[n++] = (byte)'[';
-            }
-            if (!endPoint.Address.TryFormat(scratch[n..], out int written))
-            {
-                return;
-            }
-            n += written;
-            if (v6)
-            {
-                scratch[n++] = (byte)']';
-            }
-            scratch[n++] = (byte)':';
-            Utf8Formatter.TryFormat(endPoint.Port, scratch[n..], out written);
-            Append(scratch[..(n + written)]);
         }
 
         /// <summary>A variable's value, escaped per the format; an empty value is "-" in the default escaping (nginx).</summary>

@@ -1,12 +1,12 @@
-using System.Net;
-
 namespace FastProxy.Diagnostics;
 
 /// <summary>
 /// What the access log needs to know about one request beyond its head: when it started, the status and byte counts
-/// sent to the client, and each upstream attempt (address, status, timings) for <c>$upstream_*</c>, which nginx lists
-/// comma-separated when next-upstream tried several servers. One instance per client connection, reset per request;
-/// plain fields, written only by the connection's own flow.
+/// sent to the client, and the timings of each upstream attempt for <c>$upstream_response_time</c>,
+/// <c>$upstream_connect_time</c> and <c>$upstream_header_time</c>, which nginx lists comma-separated when
+/// next-upstream tried several servers (the attempts' addresses and statuses are the request context's
+/// <see cref="Http.UpstreamAttempts"/>, one entry each, in the same order). One instance per client connection,
+/// reset per request; plain fields, written only by the connection's own flow.
 /// </summary>
 internal sealed class RequestLogState
 {
@@ -83,13 +83,13 @@ internal sealed class RequestLogState
         RawRequestLineLength = n;
     }
 
-    public void BeginUpstream(IPEndPoint address, long timestamp)
+    public void BeginUpstream(long timestamp)
     {
         int i = UpstreamAttempts++;
         if (i < MaxAttempts)
         {
             _attempts ??= new Attempt[MaxAttempts];
-            _attempts[i] = new Attempt { Address = address, Start = timestamp, Connect = -1, Header = -1, End = -1 };
+            _attempts[i] = new Attempt { Start = timestamp, Connect = -1, Header = -1, End = -1 };
         }
     }
 
@@ -103,34 +103,24 @@ internal sealed class RequestLogState
         }
     }
 
-    public void UpstreamHeader(int status, long timestamp)
+    public void UpstreamHeader(long timestamp)
     {
         if (Current is var i and >= 0)
         {
-            _attempts![i].Status = status;
-            _attempts[i].Header = timestamp;
+            _attempts![i].Header = timestamp;
         }
     }
 
-    /// <summary>Ends the attempt; <paramref name="failureStatus"/> stands for a status when no response head came (502, 504, 0).</summary>
-    public void EndUpstream(int failureStatus, long timestamp)
+    /// <summary>The attempt is over (its response relayed, or it failed).</summary>
+    public void EndUpstream(long timestamp)
     {
         if (Current is var i and >= 0)
         {
-            ref var attempt = ref _attempts![i];
-            if (attempt.Status == 0)
-            {
-                attempt.Status = failureStatus;
-            }
-            attempt.End = timestamp;
+            _attempts![i].End = timestamp;
         }
     }
 
     public int ListedAttempts => Math.Min(UpstreamAttempts, MaxAttempts);
-
-    public IPEndPoint? Address(int i) => _attempts![i].Address;
-
-    public int UpstreamStatus(int i) => _attempts![i].Status;
 
     public long AttemptStart(int i) => _attempts![i].Start;
 
@@ -143,8 +133,6 @@ internal sealed class RequestLogState
 
     private struct Attempt
     {
-        public IPEndPoint? Address;
-        public int Status;
         public long Start;
         public long Connect;
         public long Header;

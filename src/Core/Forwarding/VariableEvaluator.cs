@@ -170,6 +170,10 @@ internal static class VariableEvaluator
                 return s_hostname;
             case VariableKind.Pid:
                 return s_pid;
+            case VariableKind.UpstreamAddr:
+                return context.Upstream.Addresses;
+            case VariableKind.UpstreamStatus:
+                return context.Upstream.Statuses;
             case VariableKind.LimitReqStatus:
                 return LimitStatusText.Of(context.LimitReqStatus);
             case VariableKind.LimitConnStatus:

@@ -33,17 +33,6 @@ internal sealed partial class Http1Connection
 
     private long Timestamp() => _services.AccessLogs.Time.Timestamp();
 
-    /// <summary>
-    /// <c>$upstream_status</c> of an attempt that got no response head: 504 after a timeout and 502 after an error,
-    /// as nginx logs them; 0 (none) when the response head came (its status is already recorded) or the client failed.
-    /// </summary>
-    private static int UpstreamLogStatus(ExchangeOutcome outcome) => outcome switch
-    {
-        ExchangeOutcome.Completed or ExchangeOutcome.CompletedClose or ExchangeOutcome.ClientFailed or ExchangeOutcome.RetryableStatus => 0,
-        ExchangeOutcome.ConnectTimeout or ExchangeOutcome.SendTimeout or ExchangeOutcome.ReadTimeout => 504,
-        _ => 502,
-    };
-
     /// <summary>A head failed to parse, timed out or was cut: keep its first line for <c>$request</c>.</summary>
     private void CaptureFailedHead(in ReadOnlySequence<byte> buffer)
     {

@@ -35,8 +35,10 @@ internal enum ExchangeOutcome : byte
     InvalidResponse,
     /// <summary>A reused connection the backend had closed while idle (no response byte): retried once on a fresh one.</summary>
     Stale,
-    /// <summary>The status matched proxy_next_upstream http_*; the response was dropped.</summary>
+    /// <summary>The status matched proxy_next_upstream http_* and another try is allowed: the response is held (not relayed yet).</summary>
     RetryableStatus,
+    /// <summary>The response head went to the client, then the backend failed mid-body: the client connection closes.</summary>
+    ResponseCut,
     /// <summary>The TLS handshake with an HTTPS upstream failed (verification, protocol): nothing was sent; nginx's "error".</summary>
     TlsHandshakeFailed,
     /// <summary>The backend answered before it had the whole request body: relay its answer, then close the client.</summary>
@@ -57,18 +59,18 @@ internal sealed partial class Http1Connection
     private bool _exchangeKeepAlive;
 
     /// <summary>
-    /// Forwards the request: picks a destination, leases or opens a connection, sends head and body, relays the
-    /// response. Connect errors and timeouts move on to the next destination per proxy_next_upstream; once request
-    /// bytes may have reached a backend only a body-less idempotent request is retried; once response bytes reached
-    /// the client nothing is.
+    /// Forwards the request: picks a destination (Http1Connection.Upstream.cs: the group's policy, max_conns, hash
+    /// keys), leases or opens a connection, sends head and body, relays the response. Failures move on to the next
+    /// destination per proxy_next_upstream, _tries and _timeout (nginx's ngx_http_upstream_next): a request that
+    /// failed to connect always may; once request bytes may have reached a backend only when the method is
+    /// idempotent (or non_idempotent is set) and the body is replayable; once response bytes reached the client
+    /// never. Each attempt is reported to passive health and listed in $upstream_addr / $upstream_status.
     /// </summary>
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ForwardAsync(LocationRoute? location, LocationRuntime runtime, BodyKind bodyKind, long contentLength, bool keepAlive)
     {
         var head = _head;
-        var settings = runtime.Settings;
         var cluster = runtime.Cluster!;
-        var heartbeat = _services.Heartbeat;
         bool hasBody = bodyKind != BodyKind.None;
         // RFC 9110 §7.8: an upgrade needs "Connection: upgrade" next to Upgrade, and only HTTP/1.1 can switch.
         bool upgrade = head.UpgradeFieldIndex >= 0 && (head.Connection & ConnectionOptions.Upgrade) != 0
@@ -82,122 +84,144 @@ internal sealed partial class Http1Connection
         _bodyStarted = false;
         _sentContinue = false;
         _clientFailureStatus = 0;
-
-        var next = settings.NextUpstream;
-        int maxTries = next.Tries > 0 ? next.Tries : int.MaxValue;
-        long retryDeadline = next.Timeout > TimeSpan.Zero ? heartbeat.DeadlineAfter(next.Timeout) : long.MaxValue;
-        bool idempotent = head.Method is Http1Method.Get or Http1Method.Head or Http1Method.Options or Http1Method.Trace
-            or Http1Method.Put or Http1Method.Delete;
-        ulong tried = 0;
-        int attempts = 0;
-        var failure = ExchangeOutcome.NoResponse;
-        DestinationState? lastDestination = null;
-
-        while (true)
+        BeginUpstreamRequest(cluster, runtime.Settings, bodyKind, contentLength);
+        try
         {
-            var context = new LoadBalancingContext { ClientAddress = _context.BinaryRemoteAddr, Tried = tried };
-            var destination = cluster.State.PickDestination(ref context);
-            if (destination is null)
-            {
-                break; // every destination tried or down: nginx's "no live upstreams" is a 502
-            }
-            tried |= 1UL << (destination.Index & 63);
-            attempts++;
-            lastDestination = destination;
-            var pool = (runtime.UpstreamTls?.Pools ?? cluster.Pools)[destination.Index];
-            var upstream = pool.TryLease(heartbeat.Now);
-            // The stale retry is safe only while nothing of the request is lost: no body has been consumed.
-            bool staleRetryAllowed = upstream is not null && !hasBody;
-            bool canRetryStatus = CanRetry(ExchangeOutcome.RetryableStatus, true);
+            var attempts = _context.Upstream;
+            var failure = ExchangeOutcome.NoResponse;
 
-            destination.BeginRequest();
-            ExchangeOutcome outcome;
             while (true)
             {
-                _log.BeginUpstream(destination.EndPoint, Timestamp());
-                outcome = await ExchangeAsync(destination, pool, upstream, location, runtime, bodyKind, contentLength, upgrade, keepAlive, canRetryStatus);
-                _log.EndUpstream(UpstreamLogStatus(outcome), Timestamp());
-                if (outcome == ExchangeOutcome.Stale && staleRetryAllowed)
+                var destination = TryAcquireDestination(cluster, out bool saturated);
+                if (destination is null && saturated && _held is null)
                 {
-                    staleRetryAllowed = false;
-                    upstream = null;
-                    continue;
+                    destination = await WaitForDestinationAsync(cluster, runtime.Settings);
                 }
-                break;
-            }
-            if (outcome == ExchangeOutcome.Stale)
-            {
-                outcome = ExchangeOutcome.NoResponse;
-            }
-
-            switch (outcome)
-            {
-                case ExchangeOutcome.Completed:
-                case ExchangeOutcome.CompletedClose:
-                    destination.ReportSuccess(heartbeat.Now);
-                    destination.EndRequest();
-                    return outcome == ExchangeOutcome.Completed && _exchangeKeepAlive;
-                case ExchangeOutcome.ClientFailed:
-                    destination.EndRequest();
-                    if (_clientFailureStatus > 0)
+                else if (destination is null && _held is null)
+                {
+                    LoadBalancingLog.NoLiveUpstream(_services.Logger, cluster.State.Name);
+                }
+                if (destination is null)
+                {
+                    if (_held is not null)
                     {
-                        WriteError(_clientFailureStatus, keepAlive: false, headOnly: false);
-                        await FlushClientAsync();
+                        // Nothing else can take the request: the answer kept back goes to the client as it is (nginx
+                        // passes the last try's response through).
+                        return await RelayHeldAsync(runtime, keepAlive);
                     }
-                    return false;
-            }
+                    // nginx's "no live upstreams": $upstream_addr names the group.
+                    attempts.Begin(cluster.NameBytes);
+                    attempts.End(502);
+                    _log.BeginUpstream(Timestamp());
+                    _log.EndUpstream(Timestamp());
+                    failure = ExchangeOutcome.NoResponse;
+                    break;
+                }
+                DiscardHeld();
+                _attempts++;
+                var pool = (runtime.UpstreamTls?.Pools ?? cluster.Pools)[destination.Index];
+                var upstream = pool.TryLease(_services.Heartbeat.Now);
+                bool staleRetryAllowed = upstream is not null;
+                attempts.Begin(cluster.Addresses[destination.Index]);
+                _log.BeginUpstream(Timestamp());
 
-            destination.ReportFailure(heartbeat.Now);
-            destination.EndRequest();
-            failure = outcome;
-            LogFailure(destination, outcome);
-            bool requestSent = outcome is not (ExchangeOutcome.ConnectFailed or ExchangeOutcome.ConnectTimeout or ExchangeOutcome.TlsHandshakeFailed);
-            if (!CanRetry(outcome, requestSent))
-            {
-                break;
-            }
-        }
-
-        int status = failure is ExchangeOutcome.ConnectTimeout or ExchangeOutcome.SendTimeout or ExchangeOutcome.ReadTimeout ? 504 : 502;
-        if (failure == ExchangeOutcome.RetryableStatus)
-        {
-            status = 502;
-        }
-        // A half-read body cannot be resynchronised: close. An unread one is discarded by RespondAsync (unless the
-        // client waits for 100 Continue, then it closes too).
-        if (!_requestBodyComplete && _bodyStarted)
-        {
-            keepAlive = false;
-        }
-        return await RespondAsync(status, keepAlive, _requestBodyComplete ? BodyKind.None : bodyKind, contentLength);
-
-        bool CanRetry(ExchangeOutcome outcome, bool requestSent)
-        {
-            var conditions = next.Conditions;
-            var needed = outcome switch
-            {
-                ExchangeOutcome.ConnectTimeout or ExchangeOutcome.SendTimeout or ExchangeOutcome.ReadTimeout => NextUpstreamConditions.Timeout,
-                ExchangeOutcome.InvalidResponse => NextUpstreamConditions.InvalidHeader,
-                ExchangeOutcome.RetryableStatus => NextUpstreamConditions.Http500 | NextUpstreamConditions.Http502 | NextUpstreamConditions.Http503
-                    | NextUpstreamConditions.Http504 | NextUpstreamConditions.Http403 | NextUpstreamConditions.Http404 | NextUpstreamConditions.Http429,
-                _ => NextUpstreamConditions.Error,
-            };
-            if ((conditions & needed) == 0 || attempts >= maxTries || heartbeat.Now > retryDeadline)
-            {
-                return false;
-            }
-            if (requestSent)
-            {
-                // The body was streamed, not kept: it cannot be sent again. Without a body, a non-idempotent request
-                // is retried only with proxy_next_upstream non_idempotent (nginx 1.9.13+).
-                if (hasBody || (!idempotent && (conditions & NextUpstreamConditions.NonIdempotent) == 0))
+                ExchangeOutcome outcome;
+                try
                 {
-                    return false;
+                    while (true)
+                    {
+                        outcome = await ExchangeAsync(destination, pool, upstream, location, runtime, bodyKind, contentLength, upgrade, keepAlive);
+                        // A reused connection the backend had closed: once more on a fresh one, only while nothing of the
+                        // request is lost (no body, or a body kept whole for replay).
+                        if (outcome == ExchangeOutcome.Stale && staleRetryAllowed
+                            && (bodyKind == BodyKind.None || _replay.CanReplay(_requestBodyComplete)))
+                        {
+                            staleRetryAllowed = false;
+                            upstream = null;
+                            continue;
+                        }
+                        break;
+                    }
+                }
+                finally
+                {
+                    if (_held is null)
+                    {
+                        destination.EndRequest();   // a held answer keeps its slot until it is relayed or dropped
+                    }
+                }
+                if (outcome == ExchangeOutcome.Stale)
+                {
+                    outcome = ExchangeOutcome.NoResponse;
+                }
+                _log.EndUpstream(Timestamp());
+                long now = cluster.State.TimeProvider.GetTimestamp();
+
+                switch (outcome)
+                {
+                    case ExchangeOutcome.Completed:
+                    case ExchangeOutcome.CompletedClose:
+                        // nginx counts a listed http_* status as a failure even when it could not move on ("remember that
+                        // the peer failed"); 403 and 404 never count.
+                        if (CountsAsFailure(runtime.Settings.NextUpstream.Conditions, _upstreamStatus))
+                        {
+                            destination.ReportFailure(now);
+                        }
+                        else
+                        {
+                            destination.ReportSuccess(now);
+                        }
+                        return outcome == ExchangeOutcome.Completed && _exchangeKeepAlive;
+                    case ExchangeOutcome.ResponseCut:
+                        // The head went out and the body broke: the client connection closes. Not a failure (nginx does not
+                        // count it either), and not the success a recovering server's probe needs.
+                        return false;
+                    case ExchangeOutcome.ClientFailed:
+                        attempts.End(0);
+                        if (_clientFailureStatus > 0)
+                        {
+                            WriteError(_clientFailureStatus, keepAlive: false, headOnly: false);
+                            await FlushClientAsync();
+                        }
+                        return false;
+                    case ExchangeOutcome.RetryableStatus:
+                        if (CountsAsFailure(runtime.Settings.NextUpstream.Conditions, _upstreamStatus))
+                        {
+                            destination.ReportFailure(now);
+                        }
+                        // Kept back (_held) until another server takes the request.
+                        continue;
+                }
+
+                // error, timeout, invalid_header: nginx counts them as failures whether or not they are listed.
+                destination.ReportFailure(now);
+                attempts.End(IsTimeout(outcome) ? 504 : 502);
+                failure = outcome;
+                LogFailure(destination, outcome);
+                bool requestSent = outcome is not (ExchangeOutcome.ConnectFailed or ExchangeOutcome.ConnectTimeout or ExchangeOutcome.TlsHandshakeFailed);
+                if (!CanRetry(outcome, requestSent))
+                {
+                    break;
                 }
             }
-            return true;
+
+            int status = IsTimeout(failure) ? 504 : 502;
+            // A half-read body cannot be resynchronised: close. An unread one is discarded by RespondAsync (unless the
+            // client waits for 100 Continue, then it closes too).
+            if (!_requestBodyComplete && _bodyStarted)
+            {
+                keepAlive = false;
+            }
+            return await RespondAsync(status, keepAlive, _requestBodyComplete ? BodyKind.None : bodyKind, contentLength);
+        }
+        finally
+        {
+            EndUpstreamRequest();
         }
     }
+
+    private static bool IsTimeout(ExchangeOutcome outcome) =>
+        outcome is ExchangeOutcome.ConnectTimeout or ExchangeOutcome.SendTimeout or ExchangeOutcome.ReadTimeout;
 
     private void LogFailure(DestinationState destination, ExchangeOutcome outcome)
     {
@@ -225,8 +249,7 @@ internal sealed partial class Http1Connection
     /// <summary>One attempt on one backend connection (leased, or opened here).</summary>
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ExchangeOutcome> ExchangeAsync(DestinationState destination, UpstreamPool pool, UpstreamConnection? upstream,
-        LocationRoute? location, LocationRuntime runtime, BodyKind bodyKind, long contentLength, bool upgrade, bool clientKeepAlive,
-        bool canRetryStatus)
+        LocationRoute? location, LocationRuntime runtime, BodyKind bodyKind, long contentLength, bool upgrade, bool clientKeepAlive)
     {
         var settings = runtime.Settings;
         var heartbeat = _services.Heartbeat;
@@ -328,23 +351,48 @@ internal sealed partial class Http1Connection
 
             var response = upstream.ResponseHead;
             int status = response.StatusCode;
-            _log.UpstreamHeader(status, Timestamp());
+            if (status == 101 && !upgrade)
+            {
+                // A switch the client did not ask for cannot be relayed: the client would not speak the protocol.
+                upstream.Discard();
+                return ExchangeOutcome.InvalidResponse;
+            }
+            _upstreamStatus = status;
+            _context.Upstream.End(status);
+            _log.UpstreamHeader(Timestamp());
             if (status == 101)
             {
-                if (!upgrade)
-                {
-                    // A switch the client did not ask for cannot be relayed: the client would not speak the protocol.
-                    upstream.Discard();
-                    return ExchangeOutcome.InvalidResponse;
-                }
                 return await TunnelAsync(upstream, runtime);
             }
-            if (canRetryStatus && MatchesNextUpstreamStatus(settings.NextUpstream.Conditions, status))
+            if (MatchesNextUpstreamStatus(settings.NextUpstream.Conditions, status) && CanRetry(ExchangeOutcome.RetryableStatus, requestSent: true))
             {
-                upstream.Discard();
+                // Kept, not dropped yet: if no other server can take the request, this answer goes to the client as
+                // it is (nginx passes the last try's answer through); otherwise it is discarded unread.
+                Hold(upstream, destination, pool, upstreamKeepAlive);
                 return ExchangeOutcome.RetryableStatus;
             }
+            return await RelayResponseAsync(upstream, destination, pool, runtime, clientKeepAlive, upstreamKeepAlive);
+        }
+        finally
+        {
+            Volatile.Write(ref _upstream, null);
+        }
+    }
 
+    /// <summary>
+    /// Writes the backend's response head to the client and streams its body; the connection goes back to the pool
+    /// after a complete, well-framed exchange.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<ExchangeOutcome> RelayResponseAsync(UpstreamConnection upstream, DestinationState destination, UpstreamPool pool,
+        LocationRuntime runtime, bool clientKeepAlive, bool upstreamKeepAlive)
+    {
+        var settings = runtime.Settings;
+        var heartbeat = _services.Heartbeat;
+        var response = upstream.ResponseHead;
+        try
+        {
+            Volatile.Write(ref _upstream, upstream);
             var responseKind = Http1BodyFraming.ForResponse(response, _head.Method, out long responseLength);
             bool client11 = _head.Version == Http1Version.Http11;
             // A chunked response to an HTTP/1.0 client is decoded and delimited by closing (1.0 has no chunked).
@@ -365,7 +413,11 @@ internal sealed partial class Http1Connection
                 }
                 upstream.Discard();
                 _linger = false;
-                return ExchangeOutcome.CompletedClose;
+                // The backend's FIN ending an until-close body, or the client leaving, is a complete exchange for the
+                // backend; a reset, a timeout or bad chunking is a response cut short.
+                return relayed is ExchangeOutcome.NoResponse or ExchangeOutcome.ReadTimeout or ExchangeOutcome.InvalidResponse
+                    ? ExchangeOutcome.ResponseCut
+                    : ExchangeOutcome.CompletedClose;
             }
 
             // Back to the pool only after a complete, well-framed exchange that both sides mean to keep.
@@ -442,6 +494,11 @@ internal sealed partial class Http1Connection
     {
         var heartbeat = _services.Heartbeat;
         var output = upstream.Output;
+        if (_requestBodyComplete)
+        {
+            // A retry: the body was read whole from the client and kept for replay (CanRetry allowed it only so).
+            return await ReplayRequestBodyAsync(upstream, kind, settings);
+        }
         long max = settings.ClientMaxBodySize;
         long remaining = length;
         long total = 0;
@@ -472,6 +529,7 @@ internal sealed partial class Http1Connection
                 {
                     output.Write(segment.Span);
                 }
+                _replay.Capture(slice);
                 _input.AdvanceTo(slice.End);
                 remaining -= take;
                 _log.RequestLength += take;
@@ -500,6 +558,7 @@ internal sealed partial class Http1Connection
                             return ClientFailure(413);
                         }
                         WriteChunk(output, data);
+                        _replay.Capture(data);
                     }
                     if (status == Http1Status.Complete)
                     {

@@ -209,6 +209,7 @@ internal sealed partial class Http1Connection
         CancelLimitDelay();
         _transport.Abort();
         Volatile.Read(ref _upstream)?.Transport.Abort();
+        Volatile.Read(ref _abortWait)?.TrySetResult();   // a request waiting for a max_conns slot
     }
 
     // ---- Request head -------------------------------------------------------------------------------------

@@ -76,6 +76,9 @@ internal sealed partial class RequestContext
     public LocationRoute? Location { get; set; }
     public LocationRuntime? LocationRuntime { get; set; }
 
+    /// <summary>$upstream_addr / $upstream_status: the attempts of this request.</summary>
+    public UpstreamAttempts Upstream { get; } = new();
+
     /// <summary>The request head's bytes, stable until <see cref="EndRequest"/> (the parser's offsets index it).</summary>
     public ReadOnlySpan<byte> HeadBytes => _buffer.AsSpan(0, _headLength);
 
@@ -125,6 +128,7 @@ internal sealed partial class RequestContext
         _hostOffset = _hostLength = _uriOffset = _uriLength = 0;
         Location = null;
         LocationRuntime = null;
+        Upstream.Clear();
         BeginLimits();
     }
 
@@ -189,6 +193,7 @@ internal sealed partial class RequestContext
         EndLimits();
         ReturnBuffer();
         _headLength = 0;
+        Upstream.Release();
     }
 
     private void ReturnBuffer()

@@ -210,6 +210,9 @@ public sealed class ClusterState
         return waiters.Task;
     }
 
+    /// <summary>True while a request waits in <see cref="WhenCapacityReleased"/> (tests use it to know a wait began).</summary>
+    internal bool HasCapacityWaiters => Volatile.Read(ref _capacityWaiters) is not null;
+
     internal void SignalCapacity()
     {
         if (Volatile.Read(ref _capacityWaiters) is not null)

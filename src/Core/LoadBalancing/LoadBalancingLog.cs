@@ -17,4 +17,12 @@ internal static partial class LoadBalancingLog
     [LoggerMessage(EventId = 5003, Level = LogLevel.Error,
         Message = "no live upstreams in \"{Upstream}\": failure counts reset so the next request tries every server")]
     public static partial void NoLiveUpstreams(ILogger logger, string upstream);
+
+    [LoggerMessage(EventId = 5004, Level = LogLevel.Error,
+        Message = "no live upstreams in \"{Upstream}\" while connecting to upstream")]
+    public static partial void NoLiveUpstream(ILogger logger, string upstream);
+
+    [LoggerMessage(EventId = 5005, Level = LogLevel.Error,
+        Message = "every server of \"{Upstream}\" stayed at max_conns for {Timeout} (proxy_connect_timeout)")]
+    public static partial void MaxConnsWaitTimedOut(ILogger logger, string upstream, TimeSpan timeout);
 }

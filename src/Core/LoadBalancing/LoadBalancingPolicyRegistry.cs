@@ -12,7 +12,7 @@ namespace FastProxy.LoadBalancing;
 /// policies.Register(new MySharedPolicy());                           // or one shared instance
 /// </code>
 /// and configuration then says <c>Policy = "first"</c>. An unknown name is a configuration error at load
-/// (<see cref="Validate"/>), never a failure per request.
+/// (<see cref="Validate(UpstreamConfig)"/>), never a failure per request.
 /// </summary>
 public sealed class LoadBalancingPolicyRegistry
 {
@@ -86,58 +86,78 @@ public sealed class LoadBalancingPolicyRegistry
     public IReadOnlyList<string> Validate(UpstreamConfig upstream)
     {
         ArgumentNullException.ThrowIfNull(upstream);
-        var errors = new List<string>();
+        var problems = new List<UpstreamProblem>();
+        Validate(upstream, problems);
+        var errors = new List<string>(problems.Count);
+        foreach (UpstreamProblem problem in problems)
+        {
+            errors.Add(problem.Message);
+        }
+        return errors;
+    }
+
+    /// <summary>
+    /// <see cref="Validate(UpstreamConfig)"/> with each problem tied to the <c>server</c> line it is about (or -1 for
+    /// the group), so the nginx-syntax loader can report it at that line.
+    /// </summary>
+    internal void Validate(UpstreamConfig upstream, List<UpstreamProblem> problems)
+    {
         string policy = upstream.Policy;
         if (!_factories.ContainsKey(policy))
         {
-            errors.Add($"unknown load balancing method \"{policy}\" in upstream \"{upstream.Name}\"");
+            problems.Add(new(-1, UpstreamProblemKind.UnknownPolicy, $"unknown load balancing method \"{policy}\" in upstream \"{upstream.Name}\""));
         }
         if (policy == LoadBalancingPolicies.Hash && (upstream.HashKey is null || upstream.HashKey.Source.Length == 0))
         {
-            errors.Add($"\"hash\" needs a key in upstream \"{upstream.Name}\"");
+            problems.Add(new(-1, UpstreamProblemKind.Other, $"\"hash\" needs a key in upstream \"{upstream.Name}\""));
         }
         bool hashLike = HashLike.Contains(policy);
         int primaries = 0;
-        foreach (UpstreamServerConfig server in upstream.Servers)
+        for (int i = 0; i < upstream.Servers.Count; i++)
         {
+            UpstreamServerConfig server = upstream.Servers[i];
             if (!server.Backup)
             {
                 primaries++;
             }
             if (server.Backup && hashLike)
             {
-                errors.Add($"balancing method \"{policy}\" does not support parameter \"backup\" (server {server.Address} in upstream \"{upstream.Name}\")");
+                problems.Add(new(i, UpstreamProblemKind.BackupNotSupported, $"balancing method \"{policy}\" does not support parameter \"backup\" (server {server.Address} in upstream \"{upstream.Name}\")"));
             }
             if (server.SlowStart > TimeSpan.Zero && hashLike)
             {
-                errors.Add($"balancing method \"{policy}\" does not support parameter \"slow_start\" (server {server.Address} in upstream \"{upstream.Name}\")");
+                problems.Add(new(i, UpstreamProblemKind.Other, $"balancing method \"{policy}\" does not support parameter \"slow_start\" (server {server.Address} in upstream \"{upstream.Name}\")"));
             }
             if (server.Weight < 1 || server.Weight > DestinationState.MaxWeight)
             {
-                errors.Add($"invalid parameter \"weight={server.Weight}\" (server {server.Address} in upstream \"{upstream.Name}\"; 1..{DestinationState.MaxWeight})");
+                problems.Add(new(i, UpstreamProblemKind.Other, $"invalid parameter \"weight={server.Weight}\" (server {server.Address} in upstream \"{upstream.Name}\"; 1..{DestinationState.MaxWeight})"));
             }
             if (server.MaxFails < 0)
             {
-                errors.Add($"invalid parameter \"max_fails={server.MaxFails}\" (server {server.Address} in upstream \"{upstream.Name}\")");
+                problems.Add(new(i, UpstreamProblemKind.Other, $"invalid parameter \"max_fails={server.MaxFails}\" (server {server.Address} in upstream \"{upstream.Name}\")"));
             }
             if (server.MaxConns < 0)
             {
-                errors.Add($"invalid parameter \"max_conns={server.MaxConns}\" (server {server.Address} in upstream \"{upstream.Name}\")");
+                problems.Add(new(i, UpstreamProblemKind.Other, $"invalid parameter \"max_conns={server.MaxConns}\" (server {server.Address} in upstream \"{upstream.Name}\")"));
             }
             if (server.FailTimeout < TimeSpan.Zero || server.SlowStart < TimeSpan.Zero)
             {
-                errors.Add($"negative time in server {server.Address} in upstream \"{upstream.Name}\"");
+                problems.Add(new(i, UpstreamProblemKind.Other, $"negative time in server {server.Address} in upstream \"{upstream.Name}\""));
             }
         }
         if (primaries == 0)
         {
-            errors.Add($"no servers are inside upstream \"{upstream.Name}\"");
+            problems.Add(new(-1, UpstreamProblemKind.NoPrimary, $"no servers are inside upstream \"{upstream.Name}\""));
         }
         if (upstream.HealthCheck is { } check)
         {
+            var errors = new List<string>();
             ValidateHealthCheck(upstream.Name, check, errors);
+            foreach (string error in errors)
+            {
+                problems.Add(new(-1, UpstreamProblemKind.HealthCheck, error));
+            }
         }
-        return errors;
     }
 
     private static void ValidateHealthCheck(string upstream, HealthCheckConfig check, List<string> errors)
@@ -164,3 +184,17 @@ public sealed class LoadBalancingPolicyRegistry
         }
     }
 }
+
+/// <summary>What kind of problem <see cref="LoadBalancingPolicyRegistry.Validate(UpstreamConfig, List{UpstreamProblem})"/> found.</summary>
+internal enum UpstreamProblemKind
+{
+    Other,
+    UnknownPolicy,
+    /// <summary><c>backup</c> with a hash or random method (the loader reports it itself, in nginx's words).</summary>
+    BackupNotSupported,
+    NoPrimary,
+    HealthCheck,
+}
+
+/// <summary>One configuration problem of an upstream group; <see cref="ServerIndex"/> is the <c>server</c> line, -1 for the group.</summary>
+internal readonly record struct UpstreamProblem(int ServerIndex, UpstreamProblemKind Kind, string Message);

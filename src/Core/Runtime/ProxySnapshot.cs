@@ -15,7 +15,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace FastProxy.Runtime;
 
 /// <summary>An upstream group at run time: the load-balancing state and one pool per destination.</summary>
-internal sealed class ClusterRuntime(ClusterState state, UpstreamPool[] pools)
+internal sealed partial class ClusterRuntime(ClusterState state, UpstreamPool[] pools)
 {
     public ClusterState State { get; } = state;
 
@@ -146,7 +146,7 @@ internal sealed partial class ProxySnapshot
     /// </remarks>
     public static ProxySnapshot? TryBuild(ProxyConfig config, UpstreamPoolRegistry pools, Heartbeat heartbeat,
         HashSet<UpstreamPool> poolsInUse, List<string> errors, TlsCertificateCache? certificates = null, ILogger? logger = null,
-        LimitZoneRegistry? limitZones = null)
+        LimitZoneRegistry? limitZones = null, ClusterBuildOptions? clusterOptions = null)
     {
         // Maps first (templates refer to them), in two phases so maps may refer to maps.
         var maps = new Dictionary<string, MapRuntime>(StringComparer.Ordinal);
@@ -212,16 +212,10 @@ internal sealed partial class ProxySnapshot
             {
                 continue;
             }
-            var state = new ClusterState(resolved);
-            var clusterPools = new UpstreamPool[state.Destinations.Count];
-            foreach (var destination in state.Destinations)
+            if (BuildCluster(name, resolved, pools, heartbeat, poolsInUse, maps, clusterOptions, errors) is { } cluster)
             {
-                var pool = pools.GetOrCreate(name, destination.EndPoint, resolved.Keepalive,
-                    heartbeat.ToTicks(resolved.KeepaliveTimeout), resolved.KeepaliveRequests);
-                clusterPools[destination.Index] = pool;
-                poolsInUse.Add(pool);
+                clusters[name] = cluster;
             }
-            clusters[name] = new ClusterRuntime(state, clusterPools);
         }
 
         // Listen addresses and their default servers.

@@ -5,8 +5,10 @@ namespace FastProxy.Upstreams;
 /// <summary>
 /// Idle keep-alive connections to one destination, shared by all threads (Pingora's finding: a shared pool reuses far
 /// more than per-worker pools). Most recently used first, because the newest connection is the least likely to have
-/// been closed by the backend's own idle timeout; bounded by <c>keepalive N</c>, the oldest evicted when full (as
-/// nginx's keepalive module closes its least recently used entry); idle-timed by the heartbeat sweep.
+/// been closed by the backend's own idle timeout; bounded by <c>keepalive N</c> over the whole upstream group (the
+/// <see cref="UpstreamIdleBudget"/> shared by the group's pools), the group's least recently used connection evicted
+/// when full (as nginx's keepalive module closes the least recently used entry of its cache); idle-timed by the
+/// heartbeat sweep.
 /// </summary>
 /// <remarks>
 /// A short lock guards the ring. A lock-free LIFO (Treiber stack) is not safe here without per-push node allocation:
@@ -22,14 +24,61 @@ internal sealed class UpstreamPool
     private volatile bool _retired;
     private long _created;
     private long _reused;
+    private readonly UpstreamIdleBudget? _budget;
 
-    public UpstreamPool(IPEndPoint endPoint, int maxIdle, long idleTimeoutTicks, int maxRequests)
+    public UpstreamPool(IPEndPoint endPoint, int maxIdle, long idleTimeoutTicks, int maxRequests, UpstreamIdleBudget? budget = null)
     {
         EndPoint = endPoint;
         _ring = new UpstreamConnection?[Math.Max(maxIdle, 1)];
         MaxIdle = maxIdle;
         IdleTimeoutTicks = idleTimeoutTicks;
         MaxRequests = maxRequests;
+        _budget = budget;
+        budget?.Add(this);
+    }
+
+    /// <summary>The group's <c>keepalive N</c> count this pool shares (null: this pool alone is bounded by N).</summary>
+    public UpstreamIdleBudget? Budget => _budget;
+
+    /// <summary>When the oldest idle connection went idle; <see cref="long.MaxValue"/> when none is idle.</summary>
+    public long OldestIdleSince
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _count == 0 ? long.MaxValue : _ring[_start]!.IdleSince;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Closes the oldest idle connection to make room in the group. With <paramref name="keepSlot"/> its slot in the
+    /// group's count passes to the caller instead of being released.
+    /// </summary>
+    public bool TryEvictOldest(bool keepSlot)
+    {
+        UpstreamConnection? evicted = null;
+        lock (_lock)
+        {
+            if (_count > 0)
+            {
+                evicted = _ring[_start];
+                _ring[_start] = null;
+                _start = (_start + 1) % _ring.Length;
+                _count--;
+            }
+        }
+        if (evicted is null)
+        {
+            return false;
+        }
+        if (!keepSlot)
+        {
+            _budget?.Release();
+        }
+        evicted.Close();
+        return true;
     }
 
     public IPEndPoint EndPoint { get; }
@@ -82,6 +131,7 @@ internal sealed class UpstreamPool
                 MaxIdle = maxIdle;
             }
         }
+        _budget?.Release(evicted?.Count ?? 0);
         CloseAll(evicted);
     }
 
@@ -90,6 +140,7 @@ internal sealed class UpstreamPool
     {
         List<UpstreamConnection>? stale = null;
         UpstreamConnection? found = null;
+        int popped = 0;
         lock (_lock)
         {
             while (_count > 0)
@@ -98,6 +149,7 @@ internal sealed class UpstreamPool
                 var c = _ring[top]!;
                 _ring[top] = null;
                 _count--;
+                popped++;
                 if (now - c.IdleSince <= IdleTimeoutTicks && c.IsReusable())
                 {
                     found = c;
@@ -106,6 +158,7 @@ internal sealed class UpstreamPool
                 (stale ??= []).Add(c);
             }
         }
+        _budget?.Release(popped);
         CloseAll(stale);
         if (found is not null)
         {
@@ -118,6 +171,12 @@ internal sealed class UpstreamPool
     public void Return(UpstreamConnection connection, long now)
     {
         if (_retired || MaxIdle == 0 || connection.Requests >= MaxRequests)
+        {
+            connection.Close();
+            return;
+        }
+        // keepalive N counts the whole group: take a slot, or the slot of the group's least recently used connection.
+        if (_budget is not null && !_budget.TryReserve() && !_budget.TryReserveByEvicting())
         {
             connection.Close();
             return;
@@ -136,7 +195,11 @@ internal sealed class UpstreamPool
             _ring[(_start + _count) % _ring.Length] = connection;
             _count++;
         }
-        evicted?.Close();
+        if (evicted is not null)
+        {
+            _budget?.Release();
+            evicted.Close();
+        }
         if (_retired)
         {
             // Retired while we were returning: make sure nothing stays behind.
@@ -168,6 +231,7 @@ internal sealed class UpstreamPool
                 (stale ??= []).Add(c);
             }
         }
+        _budget?.Release(stale?.Count ?? 0);
         CloseAll(stale);
     }
 
@@ -175,6 +239,7 @@ internal sealed class UpstreamPool
     public void Retire()
     {
         _retired = true;
+        _budget?.Remove(this);
         Drain();
     }
 
@@ -192,6 +257,7 @@ internal sealed class UpstreamPool
                 (all ??= []).Add(c);
             }
         }
+        _budget?.Release(all?.Count ?? 0);
         CloseAll(all);
     }
 

@@ -12,6 +12,7 @@ namespace FastProxy.Upstreams;
 internal sealed class UpstreamPoolRegistry : IHeartbeatHandler
 {
     private readonly ConcurrentDictionary<(string Group, IPEndPoint EndPoint), UpstreamPool> _pools = new();
+    private readonly ConcurrentDictionary<string, UpstreamIdleBudget> _budgets = new(StringComparer.Ordinal);
 
     // HTTPS upstreams: pooled by the whole TLS identity of a connection, not only its address (plain pools above
     // keep their cheaper key).
@@ -19,17 +20,26 @@ internal sealed class UpstreamPoolRegistry : IHeartbeatHandler
 
     public UpstreamPool GetOrCreate(string group, IPEndPoint endPoint, int maxIdle, long idleTimeoutTicks, int maxRequests)
     {
-        var pool = _pools.GetOrAdd((group, endPoint), static (key, s) => new UpstreamPool(key.EndPoint, s.maxIdle, s.idleTimeoutTicks, s.maxRequests),
-            (maxIdle, idleTimeoutTicks, maxRequests));
+        // keepalive N bounds the group's idle connections together (nginx: one cache per upstream block).
+        var budget = _budgets.GetOrAdd(group, static (_, max) => new UpstreamIdleBudget(max), maxIdle);
+        budget.Max = maxIdle;
+        var pool = _pools.GetOrAdd((group, endPoint), static (key, s) => new UpstreamPool(key.EndPoint, s.maxIdle, s.idleTimeoutTicks, s.maxRequests, s.budget),
+            (maxIdle, idleTimeoutTicks, maxRequests, budget));
         pool.Update(maxIdle, idleTimeoutTicks, maxRequests);
         return pool;
     }
 
+    /// <summary>The group's idle-connection count (for tests and metrics); null for an unknown group.</summary>
+    public UpstreamIdleBudget? GetBudget(string group) => _budgets.GetValueOrDefault(group);
+
     /// <summary>The pool of TLS connections to one destination made with one set of proxy_ssl_* settings.</summary>
     public UpstreamPool GetOrCreateTls(string group, UpstreamTlsPoolKey key, int maxIdle, long idleTimeoutTicks, int maxRequests)
     {
-        var pool = _tlsPools.GetOrAdd((group, key), static (k, s) => new UpstreamPool(k.Key.EndPoint, s.maxIdle, s.idleTimeoutTicks, s.maxRequests),
-            (maxIdle, idleTimeoutTicks, maxRequests));
+        // The group's keepalive N counts its TLS connections too.
+        var budget = _budgets.GetOrAdd(group, static (_, max) => new UpstreamIdleBudget(max), maxIdle);
+        budget.Max = maxIdle;
+        var pool = _tlsPools.GetOrAdd((group, key), static (k, s) => new UpstreamPool(k.Key.EndPoint, s.maxIdle, s.idleTimeoutTicks, s.maxRequests, s.budget),
+            (maxIdle, idleTimeoutTicks, maxRequests, budget));
         pool.Update(maxIdle, idleTimeoutTicks, maxRequests);
         return pool;
     }

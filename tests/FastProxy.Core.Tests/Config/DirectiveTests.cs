@@ -175,7 +175,7 @@ public sealed class DirectiveTests
         var config = LoadHttpOk("""
             upstream a {
                 hash $request_uri consistent;
-                server 127.0.0.1:1 weight=3 max_fails=2 fail_timeout=30s max_conns=100 slow_start=10s;
+                server 127.0.0.1:1 weight=3 max_fails=2 fail_timeout=30s max_conns=100;
                 server 127.0.0.1:2 down;
                 keepalive 16;
                 keepalive_timeout 30s;
@@ -183,7 +183,7 @@ public sealed class DirectiveTests
             }
             upstream b { ip_hash; server 127.0.0.1; }
             upstream c { random two least_conn; server 127.0.0.1:3; }
-            upstream d { server 127.0.0.1:4; health_check interval=2s fails=3 passes=2 uri=/health; }
+            upstream d { server 127.0.0.1:4 slow_start=10s; health_check interval=2s fails=3 passes=2 uri=/health; }
             server { listen 127.0.0.1:18080; location / { proxy_pass http://a; } }
             """);
         var a = config.Upstreams[0];
@@ -191,7 +191,9 @@ public sealed class DirectiveTests
         Assert.Equal("$request_uri", a.HashKey!.Source);
         Assert.True(a.HashConsistent);
         var s = a.Servers[0];
-        Assert.Equal((3, 2, TimeSpan.FromSeconds(30), 100, TimeSpan.FromSeconds(10)), (s.Weight, s.MaxFails, s.FailTimeout, s.MaxConns, s.SlowStart));
+        Assert.Equal((3, 2, TimeSpan.FromSeconds(30), 100), (s.Weight, s.MaxFails, s.FailTimeout, s.MaxConns));
+        // slow_start is refused with hash methods (NGINX Plus), so it is read from the round-robin group.
+        Assert.Equal(TimeSpan.FromSeconds(10), config.Upstreams[3].Servers[0].SlowStart);
         Assert.True(a.Servers[1].Down);
         Assert.Equal((16, TimeSpan.FromSeconds(30), 500), (a.Keepalive, a.KeepaliveTimeout, a.KeepaliveRequests));
         Assert.Equal(LoadBalancingPolicies.IpHash, config.Upstreams[1].Policy);

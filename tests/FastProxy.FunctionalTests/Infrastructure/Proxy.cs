@@ -25,6 +25,16 @@ public sealed class Proxy : IAsyncDisposable
         return new Proxy(server);
     }
 
+    /// <summary>With options (a manual clock, load-balancing policies); the logger comes from the environment unless given.</summary>
+    public static async Task<Proxy> StartAsync(ProxyConfig config, ProxyServerOptions options)
+    {
+        var server = new ProxyServer(config, options.LoggerFactory is null
+            ? new ProxyServerOptions { LoggerFactory = TestLoggerFactory.FromEnvironment(), TimeProvider = options.TimeProvider, LoadBalancingPolicies = options.LoadBalancingPolicies }
+            : options);
+        await server.StartAsync();
+        return new Proxy(server);
+    }
+
     /// <summary>One server on 127.0.0.1:0 with one location "/" configured by <paramref name="location"/>.</summary>
     public static Task<Proxy> StartAsync(Action<LocationBuilder> location, Action<ProxyConfigBuilder>? more = null, Action<ServerBuilder>? server = null)
     {

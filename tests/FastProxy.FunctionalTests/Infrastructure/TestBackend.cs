@@ -101,19 +101,22 @@ public sealed class TestBackend : IAsyncDisposable
     private int _closed;
 
     /// <param name="readBodies">False: the handler runs as soon as the head arrived, the body is left unread.</param>
-    public TestBackend(Func<BackendRequest, BackendConnection, Task> handler, bool readBodies = true)
+    /// <param name="port">0 for any free port; a fixed one to bring a stopped backend back on its port.</param>
+    public TestBackend(Func<BackendRequest, BackendConnection, Task> handler, bool readBodies = true, int port = 0)
     {
         _handler = handler;
         _readBodies = readBodies;
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        // A backend brought back on the port of one that was stopped (its closed connections may be in TIME_WAIT).
+        _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
         _listener.Listen(128);
         EndPoint = (IPEndPoint)_listener.LocalEndPoint!;
         _acceptLoop = AcceptLoopAsync();
     }
 
     /// <summary>A backend that answers 200 with the request head it received as the body.</summary>
-    public static TestBackend Echo() => new((request, connection) => connection.RespondAsync(200, request.RawHead, "Content-Type: text/plain\r\n"));
+    public static TestBackend Echo(int port = 0) => new((request, connection) => connection.RespondAsync(200, request.RawHead, "Content-Type: text/plain\r\n"), port: port);
 
     public IPEndPoint EndPoint { get; }
 
