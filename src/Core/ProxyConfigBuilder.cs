@@ -252,6 +252,7 @@ public sealed partial class LocationBuilder
                 Port = portWritten ? uri.Port : named ? null : uri.Port,
                 Uri = authorityEnd < 0 ? null : url[authorityEnd..],
                 IsNamedUpstream = named,
+                Url = url,
             },
         };
         return this;
@@ -281,6 +282,60 @@ public sealed partial class LocationBuilder
     {
         _addHeaders ??= [];
         _addHeaders.Add(new AddHeaderConfig(name, ValueTemplate.Parse(value), always));
+        return this;
+    }
+
+    /// <summary>
+    /// <c>rewrite REGEX REPLACEMENT [FLAG]</c>, in order with the others (a replacement starting with http://,
+    /// https:// or $scheme redirects, as in nginx).
+    /// </summary>
+    public LocationBuilder Rewrite(string regex, string replacement, RewriteFlag flag = RewriteFlag.None)
+    {
+        // A bad pattern is a configuration error: thrown here, where the embedder wrote it.
+        _ = FastProxy.Routing.NginxRegex.Create(regex, ignoreCase: false);
+        if (flag is RewriteFlag.None or RewriteFlag.Last or RewriteFlag.Break
+            && (replacement.StartsWith("http://", StringComparison.Ordinal) || replacement.StartsWith("https://", StringComparison.Ordinal)
+                || replacement.StartsWith("$scheme", StringComparison.Ordinal)))
+        {
+            flag = RewriteFlag.Redirect;
+        }
+        _settings = _settings with { Rewrites = [.. _settings.Rewrites, new RewriteConfig(regex, ValueTemplate.Parse(replacement), flag)] };
+        return this;
+    }
+
+    /// <summary><c>allow ADDRESS|CIDR|all</c>: rules apply in the order they are added; the first match decides.</summary>
+    public LocationBuilder Allow(string address)
+    {
+        CheckAccessAddress(address);
+        _settings = _settings with { AccessRules = [.. _settings.AccessRules, new AccessRuleConfig(false, address)] };
+        return this;
+    }
+
+    /// <summary><c>deny ADDRESS|CIDR|all</c>.</summary>
+    public LocationBuilder Deny(string address)
+    {
+        CheckAccessAddress(address);
+        _settings = _settings with { AccessRules = [.. _settings.AccessRules, new AccessRuleConfig(true, address)] };
+        return this;
+    }
+
+    private static void CheckAccessAddress(string address)
+    {
+        if (address is not ("all" or "unix:")
+            && (!System.Text.Ascii.IsValid(address) || !FastProxy.RealIp.IpCidr.TryParse(System.Text.Encoding.ASCII.GetBytes(address), out _, out _)))
+        {
+            throw new ArgumentException($"invalid parameter \"{address}\"", nameof(address));
+        }
+    }
+
+    /// <summary><c>proxy_redirect off</c> (an empty list) or <c>proxy_redirect REDIRECT REPLACEMENT</c> pairs.</summary>
+    public LocationBuilder ProxyRedirect(string? redirect, string? replacement = null)
+    {
+        var list = redirect is null ? [] : new List<ProxyRedirectConfig>(_settings.ProxyRedirects ?? [])
+        {
+            new(redirect, ValueTemplate.Parse(replacement ?? string.Empty)),
+        };
+        _settings = _settings with { ProxyRedirects = list };
         return this;
     }
 

@@ -377,6 +377,31 @@ public sealed class AccessLogTests : IDisposable
     }
 
     [Fact]
+    public async Task AccessLog_RewriteRedirectAndDeny_LoggedInTheFinalLocation()
+    {
+        await using var backend = new TestBackend((r, c) => c.RespondAsync(200, "v2 " + r.Target));
+        await using var proxy = await StartAsync($$"""
+            log_format short '$request_uri $uri $status';
+            server {
+                listen 127.0.0.1:8001;
+                access_log server.log short;
+                location /old/ { rewrite ^/old/(.*)$ /v2/$1 last; }
+                location /v2/ { access_log v2.log short; proxy_pass http://{{backend.Address}}; }
+                location /moved { rewrite ^ /v2/ permanent; }
+                location /private/ { deny all; }
+            }
+            """);
+
+        Assert.Equal("v2 /v2/a", (await proxy.SendAsync("GET /old/a HTTP/1.1\r\nHost: h\r\n\r\n")).BodyText);
+        Assert.Equal(301, (await proxy.SendAsync("GET /moved HTTP/1.1\r\nHost: h\r\n\r\n")).Status);
+        Assert.Equal(403, (await proxy.SendAsync("GET /private/x HTTP/1.1\r\nHost: h\r\n\r\n")).Status);
+
+        // nginx logs with the location the request ended in: the rewritten one's log, its $uri.
+        Assert.Equal(["/old/a /v2/a 200"], await LinesAsync(LogPath("v2.log"), 1));
+        Assert.Equal(["/moved /moved 301", "/private/x /private/x 403"], (await LinesAsync(LogPath("server.log"), 2)).Order());
+    }
+
+    [Fact]
     public async Task AccessLog_BuilderConfig_LoggedWithOwnFormat()
     {
         var config = new ProxyConfigBuilder()

@@ -163,7 +163,7 @@ internal sealed partial class ConfigBuilder
             Listens = server.Listens.ConvertAll(l => l.Config),
             ServerNames = names,
             Locations = locations,
-            Settings = settings with { Return = s.Return, Rewrites = s.Rewrites },
+            Settings = settings with { Return = s.Return, Rewrites = s.Rewrites, RewriteBreak = s.RewriteBreak },
             KeepaliveTimeout = Inner(chain, x => x.KeepaliveTimeout) ?? TimeSpan.FromSeconds(75),
             KeepaliveRequests = Inner(chain, x => x.KeepaliveRequests) ?? 1000,
             ClientHeaderTimeout = Inner(chain, x => x.ClientHeaderTimeout) ?? TimeSpan.FromSeconds(60),
@@ -233,6 +233,7 @@ internal sealed partial class ConfigBuilder
             ProxyPass = proxyPass,
             Return = location is null ? null : own.Return,
             Rewrites = location is null ? [] : own.Rewrites,
+            RewriteBreak = location is not null && own.RewriteBreak,
             ProxySetHeaders = InnerRef(chain, x => x.ProxySetHeaders) ?? [],
             ProxyHideHeaders = InnerRef(chain, x => x.ProxyHideHeaders) ?? [],
             ProxyPassHeaders = InnerRef(chain, x => x.ProxyPassHeaders) ?? [],
@@ -276,6 +277,8 @@ internal sealed partial class ConfigBuilder
                 Protocols = InnerRef(chain, x => x.ProxySslProtocols) ?? UpstreamTlsConfig.Default.Protocols,
                 SessionReuse = Inner(chain, x => x.ProxySslSessionReuse) ?? true,
             },
+            // ngx_http_access_merge_loc_conf: a level with any rule replaces the outer rules.
+            AccessRules = InnerRef(chain, x => x.AccessRules) ?? [],
             RealIp = InnerRef(chain, x => x.RealIpFrom) is { } from
                 ? new RealIpConfig
                 {
@@ -314,15 +317,17 @@ internal sealed partial class ConfigBuilder
         {
             return null;
         }
-        var result = new List<ProxyRedirectConfig>();
-        if (proxyPass is not null && location is not null && !location.IsRegex && location.Kind != LocationMatchKind.Named)
+        var result = new List<ProxyRedirectConfig>(level.ProxyRedirects);
+        if (proxyPass is not null && location is not null)
         {
-            string url = $"{proxyPass.Scheme}://{proxyPass.Host}{(proxyPass.Port is int p && !proxyPass.IsNamedUpstream ? ":" + p : "")}";
-            result.Add(proxyPass.Uri is null
+            // ngx_http_proxy_redirect "default": the proxy_pass URL as written becomes the location name; without a
+            // URI (always so in regex and named locations), "URL/" becomes "/".
+            string url = proxyPass.Url
+                ?? $"{proxyPass.Scheme}://{proxyPass.Host}{(proxyPass.Port is int p && !proxyPass.IsNamedUpstream ? ":" + p : "")}{proxyPass.Uri}";
+            result.Insert(level.ProxyRedirectDefaultIndex, proxyPass.Uri is null
                 ? new ProxyRedirectConfig(url + "/", ValueTemplate.Parse("/"))
-                : new ProxyRedirectConfig(url + proxyPass.Uri, ValueTemplate.Parse(location.Pattern)));
+                : new ProxyRedirectConfig(url, ValueTemplate.Parse(location.Pattern)));
         }
-        result.AddRange(level.ProxyRedirects);
         return result;
     }
 

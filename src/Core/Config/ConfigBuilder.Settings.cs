@@ -19,6 +19,13 @@ internal sealed partial class ConfigBuilder
             case "rewrite":
                 Rewrite(d, s);
                 return;
+            case "break":
+                // ngx_http_rewrite_break: the rewrite module's directives end here.
+                if (s.Return is null && !s.RewriteBreak)
+                {
+                    s.RewriteBreak = true;
+                }
+                return;
             case "proxy_set_header":
             {
                 var value = AddTemplate(d, a[1]);
@@ -143,6 +150,10 @@ internal sealed partial class ConfigBuilder
                 return;
             case "limit_conn_dry_run":
                 s.LimitConnDryRun = Flag(d);
+                return;
+            case "allow":
+            case "deny":
+                AccessRule(d, s);
                 return;
             case "limit_req_log_level":
                 s.LimitReqLogLevel = LimitLogLevel(d);
@@ -340,7 +351,7 @@ internal sealed partial class ConfigBuilder
         }
         s.ProxyPass = new ProxyPassDraft
         {
-            Config = new ProxyPassConfig { Scheme = scheme, Host = host, Port = port, Uri = uri },
+            Config = new ProxyPassConfig { Scheme = scheme, Host = host, Port = port, Uri = uri, Url = d.Args[0] },
             Directive = d,
         };
     }
@@ -394,6 +405,11 @@ internal sealed partial class ConfigBuilder
             Warn(d, "\"return\" after another \"return\" in the same block is never reached");
             return;
         }
+        if (s.RewriteBreak)
+        {
+            Warn(d, "\"return\" after \"break\" in the same block is never reached");
+            return;
+        }
         var a = d.Args;
         ReturnConfig? ret;
         if (ConfigValues.TryParseInt(a[0], out int code))
@@ -433,9 +449,9 @@ internal sealed partial class ConfigBuilder
     private void Rewrite(ConfDirective d, SettingsDraft s)
     {
         var a = d.Args;
-        if (s.Return is not null)
+        if (s.Return is not null || s.RewriteBreak)
         {
-            Warn(d, "\"rewrite\" after \"return\" in the same block is never reached");
+            Warn(d, $"\"rewrite\" after \"{(s.Return is not null ? "return" : "break")}\" in the same block is never reached");
             return;
         }
         var flag = RewriteFlag.None;
@@ -464,6 +480,11 @@ internal sealed partial class ConfigBuilder
         {
             return;
         }
+        if (a[1].Length == 0)
+        {
+            Error(d, "empty replacement");
+            return;
+        }
         var replacement = AddTemplate(d, a[1]);
         if (replacement is null)
         {
@@ -477,6 +498,26 @@ internal sealed partial class ConfigBuilder
             flag = RewriteFlag.Redirect;
         }
         s.Rewrites.Add(new RewriteConfig(a[0], replacement, flag));
+    }
+
+    /// <summary>ngx_http_access_rule: "allow|deny address | CIDR | unix: | all".</summary>
+    private void AccessRule(ConfDirective d, SettingsDraft s)
+    {
+        string value = d.Args[0];
+        if (value != "all" && value != "unix:")
+        {
+            if (!System.Text.Ascii.IsValid(value)
+                || !FastProxy.RealIp.IpCidr.TryParse(System.Text.Encoding.ASCII.GetBytes(value), out _, out bool hostBits))
+            {
+                InvalidParameter(d, value);
+                return;
+            }
+            if (hostBits)
+            {
+                Warn(d, $"low address bits of {value} are meaningless");
+            }
+        }
+        (s.AccessRules ??= []).Add(new AccessRuleConfig(d.Name == "deny", value));
     }
 
     private void ProxyRedirect(ConfDirective d, SettingsDraft s)
@@ -499,6 +540,7 @@ internal sealed partial class ConfigBuilder
             {
                 s.ProxyRedirects ??= [];
                 s.ProxyRedirectDefault = true;
+                s.ProxyRedirectDefaultIndex = s.ProxyRedirects.Count;
                 return;
             }
             InvalidParameter(d, a[0]);

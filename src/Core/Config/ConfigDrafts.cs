@@ -19,6 +19,7 @@ internal sealed class SettingsDraft
     public ReturnConfig? Return;
     public ConfDirective? ReturnDirective;
     public List<RewriteConfig> Rewrites = [];
+    public bool RewriteBreak;
     public List<HeaderTemplate>? ProxySetHeaders;
     public List<string>? ProxyHideHeaders;
     public List<string>? ProxyPassHeaders;
@@ -36,6 +37,9 @@ internal sealed class SettingsDraft
     /// <summary>proxy_redirect entries; <see cref="ProxyRedirectDefault"/> marks a "default" among them.</summary>
     public List<ProxyRedirectConfig>? ProxyRedirects;
     public bool ProxyRedirectDefault;
+
+    /// <summary>Where "default" stands among the proxy_redirect entries (nginx tries them in order).</summary>
+    public int ProxyRedirectDefaultIndex;
     public bool? ProxyBuffering;
     public List<LimitReqRuleConfig>? LimitReqs;
     public int? LimitReqStatus;
@@ -58,6 +62,9 @@ internal sealed class SettingsDraft
     public string? ProxySslPasswordFile;
     public List<string>? ProxySslProtocols;
     public bool? ProxySslSessionReuse;
+
+    // access (allow/deny), in order
+    public List<AccessRuleConfig>? AccessRules;
 
     // realip
     public List<string>? RealIpFrom;

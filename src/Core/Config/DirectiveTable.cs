@@ -126,7 +126,7 @@ internal static class DirectiveTable
         Warned("set", SL, 2, 2);
         Warned("rewrite_log", HSL, 1, 1);
         Warned("uninitialized_variable_warn", HSL, 1, 1);
-        Warned("break", SL, 0, 0);
+        Acted("break", SL, 0, 0, multi: true);
         Unsupported("if", SL, 1, Many, "\"if\" conditions are not evaluated; ignoring the block would change what it guards", block: true);
 
         // Proxy module.
@@ -290,8 +290,8 @@ internal static class DirectiveTable
 
         // Refused: ignoring these would expose what they protect or serve nothing where the operator expects an answer.
         const string Access = "access control is not enforced by FastProxy; ignoring it would expose what it protects";
-        Unsupported("allow", HSL, 1, 1, Access);
-        Unsupported("deny", HSL, 1, 1, Access);
+        Acted("allow", HSL, 1, 1, multi: true);
+        Acted("deny", HSL, 1, 1, multi: true);
         Unsupported("auth_basic", HSL, 1, 1, Access);
         Unsupported("auth_basic_user_file", HSL, 1, 1, Access);
         Unsupported("auth_request", HSL, 1, 1, Access);

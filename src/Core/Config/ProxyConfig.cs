@@ -150,6 +150,13 @@ public sealed record LocationSettings
     public IReadOnlyList<RewriteConfig> Rewrites { get; init; } = [];
 
     /// <summary>
+    /// <c>break;</c> ends the block's rewrite directives (after <see cref="Rewrites"/>; a <c>rewrite</c> or
+    /// <c>return</c> after it is never reached): processing stops there, and a URI changed before it keeps the
+    /// location (as <c>rewrite ... break</c>).
+    /// </summary>
+    public bool RewriteBreak { get; init; }
+
+    /// <summary>
     /// <c>proxy_set_header</c> as written (without nginx's implicit defaults: the engine adds
     /// <c>Host $proxy_host</c> and the Connection handling itself unless a header of that name is set here).
     /// A value that evaluates to the empty string removes the header, as in nginx.
@@ -215,7 +222,16 @@ public sealed record LocationSettings
 
     /// <summary>Real client address behind trusted proxies (realip module).</summary>
     public RealIpConfig? RealIp { get; init; }
+
+    /// <summary>
+    /// <c>allow</c>/<c>deny</c> rules in order (ngx_http_access_module): the first rule matching the client address
+    /// decides, no match allows. A level with any rule replaces all outer rules.
+    /// </summary>
+    public IReadOnlyList<AccessRuleConfig> AccessRules { get; init; } = [];
 }
+
+/// <summary>One <c>allow</c>/<c>deny</c>: <see cref="Address"/> is "all", "unix:", an address or a CIDR network.</summary>
+public sealed record AccessRuleConfig(bool Deny, string Address);
 
 /// <summary><c>proxy_pass URL</c>.</summary>
 public sealed record ProxyPassConfig
@@ -240,6 +256,12 @@ public sealed record ProxyPassConfig
 
     /// <summary>True when Host names an <c>upstream</c> block.</summary>
     public bool IsNamedUpstream { get; init; }
+
+    /// <summary>
+    /// The URL as written (nginx's <c>url</c>, which <c>proxy_redirect default</c> compares with Location); null when
+    /// not known, then it is rebuilt from the parts.
+    /// </summary>
+    public string? Url { get; init; }
 }
 
 /// <summary><c>return code [text|URL]</c> / <c>return URL</c>.</summary>

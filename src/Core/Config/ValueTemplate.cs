@@ -134,6 +134,12 @@ public sealed class ValueTemplate : IEquatable<ValueTemplate>
                 name = text.Substring(start + 1, close - start - 1);
                 i = close + 1;
             }
+            else if (start < text.Length && char.IsAsciiDigit(text[start]))
+            {
+                // ngx_http_script_compile: "$" and one digit is a capture; what follows is text ("$1x" = $1 + "x").
+                name = text.Substring(start, 1);
+                i = start + 1;
+            }
             else
             {
                 int end = start;

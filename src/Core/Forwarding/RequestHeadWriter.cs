@@ -53,7 +53,7 @@ internal static class RequestHeadWriter
             }
             writer.Write(header.Name);
             writer.Write(": "u8);
-            VariableEvaluator.Write(header.Value, context, length, ref writer);
+            VariableEvaluator.WriteFieldValue(header.Value, context, length, ref writer);
             writer.WriteCrlf();
         }
 
@@ -143,10 +143,26 @@ internal static class RequestHeadWriter
             value[..n].IndexOf("close"u8) >= 0 || value[..n].IndexOf("Close"u8) >= 0;
     }
 
+    /// <summary>After <c>rewrite</c>: the rewritten $uri escaped and $args (see UpstreamTarget.WriteAfterRewrite).</summary>
+    private static void WriteRewrittenTarget(ref BufferWriter writer, RequestContext context, LocationRoute location)
+    {
+        var uri = context.Uri;
+        var args = context.Args;
+        int capacity = location.ProxyPassUriBytes.Length + uri.Length * 3 + args.Length + 2;
+        var span = writer.GetSpan(capacity);
+        int written = UpstreamTarget.WriteAfterRewrite(location, !context.LocationInvalidated, uri, args, span);
+        writer.Advance(written);
+    }
+
     private static void WriteTarget(ref BufferWriter writer, RequestContext context, LocationRoute? location)
     {
         var head = context.Head;
         var bytes = context.HeadBytes;
+        if (context.UriRewritten && location is not null)
+        {
+            WriteRewrittenTarget(ref writer, context, location);
+            return;
+        }
         // The target sent upstream is origin-form (RFC 9112 §3.2.1), also when the client used absolute-form.
         var original = VariableEvaluator.RequestUri(context);
         if (location is null || location.Settings.ProxyPass?.Uri is null)

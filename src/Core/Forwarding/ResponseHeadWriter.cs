@@ -43,6 +43,8 @@ internal static class ResponseHeadWriter
         }
 
         bool listsOthers = (response.Connection & ConnectionOptions.Other) != 0;
+        // proxy_redirect: Location and Refresh pass through the location's rules (nginx's default rule included).
+        var redirects = runtime.GetRedirects(context.Location);
         var fields = response.Fields;
         for (int i = 0; i < fields.Length; i++)
         {
@@ -69,6 +71,18 @@ internal static class ResponseHeadWriter
             {
                 continue;
             }
+            if (redirects.Length > 0 && IsRedirectField(name, out bool refresh))
+            {
+                var value = raw.Slice(field.ValueOffset, field.ValueLength);
+                writer.Write(name);
+                writer.Write(": "u8);
+                if (!ProxyRedirectRule.TryWrite(redirects, value, refresh, context, context.Snapshot.UsesCaptures, ref writer))
+                {
+                    writer.Write(value);
+                }
+                writer.WriteCrlf();
+                continue;
+            }
             writer.Write(raw.Slice(field.NameOffset, field.ValueOffset + field.ValueLength - field.NameOffset));
             writer.WriteCrlf();
         }
@@ -81,6 +95,12 @@ internal static class ResponseHeadWriter
         });
         WriteAddHeaders(ref writer, runtime, context, response.StatusCode);
         writer.WriteCrlf();
+    }
+
+    private static bool IsRedirectField(ReadOnlySpan<byte> name, out bool refresh)
+    {
+        refresh = name.Length == 7 && System.Text.Ascii.EqualsIgnoreCase(name, "refresh"u8);
+        return refresh || (name.Length == 8 && System.Text.Ascii.EqualsIgnoreCase(name, "location"u8));
     }
 
     /// <summary>add_header: only on 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless <c>always</c> (nginx).</summary>
@@ -104,7 +124,7 @@ internal static class ResponseHeadWriter
             }
             writer.Write(header.Name);
             writer.Write(": "u8);
-            VariableEvaluator.Write(header.Value, context, length, ref writer);
+            VariableEvaluator.WriteFieldValue(header.Value, context, length, ref writer);
             writer.WriteCrlf();
         }
     }

@@ -52,6 +52,36 @@ internal static class VariableEvaluator
     public static int WritePart(in CompiledPart part, RequestContext context, Span<byte> destination) =>
         EvaluatePart(in part, context, destination, measure: false, depth: 0);
 
+    /// <summary>
+    /// Writes a value into a header field. $uri is decoded, so "%0D%0A" in a path (or a capture of it) would end the
+    /// field and start another one the client chose; CR, LF and NUL therefore become SP, as RFC 9110 §5.5 allows a
+    /// recipient to do (nginx writes them as they are: the well-known CRLF injection of "$uri" in headers).
+    /// </summary>
+    public static void WriteFieldValue(CompiledTemplate template, RequestContext context, int length, ref BufferWriter writer)
+    {
+        if (template.Literal is { } literal)
+        {
+            writer.Write(literal);
+            return;
+        }
+        var span = writer.GetSpan(length);
+        int written = Evaluate(template, context, span, measure: false, depth: 0);
+        var value = span[..written];
+        int bad = value.IndexOfAny((byte)'\r', (byte)'\n', (byte)0);
+        if (bad >= 0)
+        {
+            value = value[bad..];
+            for (int i = 0; i < value.Length; i++)
+            {
+                if (value[i] is (byte)'\r' or (byte)'\n' or 0)
+                {
+                    value[i] = (byte)' ';
+                }
+            }
+        }
+        writer.Advance(written);
+    }
+
     private static int Evaluate(CompiledTemplate template, RequestContext context, Span<byte> destination, bool measure, int depth)
     {
         if (template.Literal is { } literal)
@@ -66,7 +96,7 @@ internal static class VariableEvaluator
         return total;
     }
 
-    private static int EvaluatePart(in CompiledPart part, RequestContext context, Span<byte> destination, bool measure, int depth)
+    internal static int EvaluatePart(in CompiledPart part, RequestContext context, Span<byte> destination, bool measure, int depth)
     {
         if (part.Literal is { } literal)
         {
@@ -77,7 +107,13 @@ internal static class VariableEvaluator
             case VariableKind.ProxyAddXForwardedFor:
                 return ProxyAddXForwardedFor(context, destination, measure);
             case VariableKind.Named:
-                return part.Map is { } map && depth < MaxMapDepth ? EvaluateMap(map, context, destination, measure, depth + 1) : 0;
+                if (part.Map is { } map)
+                {
+                    return depth < MaxMapDepth ? EvaluateMap(map, context, destination, measure, depth + 1) : 0;
+                }
+                return part.Argument is { } name ? Put(context.NamedCaptureValue(name), destination, measure) : 0;
+            case VariableKind.RegexCapture:
+                return Put(context.Capture(part.Argument![0] - '0'), destination, measure);
             default:
                 Span<byte> scratch = stackalloc byte[32];
                 return Put(Value(in part, context, scratch), destination, measure);
@@ -142,7 +178,8 @@ internal static class VariableEvaluator
             case VariableKind.Args:
                 return Query(context);
             case VariableKind.IsArgs:
-                return head.QueryOffset >= 0 ? "?"u8 : default;
+                // nginx: "?" when r->args is not empty (a bare "?" in the request leaves it empty).
+                return context.Args.IsEmpty ? default : "?"u8;
             case VariableKind.Request:
             {
                 var bytes = context.HeadBytes;
@@ -183,8 +220,8 @@ internal static class VariableEvaluator
             case VariableKind.RealIpRemotePort:
                 return context.PeerPort;
             default:
-                // Response-phase and logging variables ($status, $upstream_*, $request_time, $time_*) and regex
-                // captures have no value while a request is being forwarded: empty, as nginx gives "not found".
+                // Response-phase and logging variables ($status, $upstream_*, $request_time, $time_*) have no value
+                // while a request is being forwarded: empty, as nginx gives "not found".
                 return default;
         }
     }
@@ -201,11 +238,8 @@ internal static class VariableEvaluator
         return i < 0 ? default : context.GetValue(context.Head.Fields[i]);
     }
 
-    public static ReadOnlySpan<byte> Query(RequestContext context)
-    {
-        var head = context.Head;
-        return head.QueryOffset < 0 ? default : context.HeadBytes.Slice(head.QueryOffset, head.QueryLength);
-    }
+    /// <summary>$args: the request's query, or the arguments a rewrite left.</summary>
+    public static ReadOnlySpan<byte> Query(RequestContext context) => context.Args;
 
     /// <summary>$request_uri: the target as sent, from the path on (nginx's unparsed_uri; an absolute-form target loses scheme and authority).</summary>
     public static ReadOnlySpan<byte> RequestUri(RequestContext context)
@@ -297,8 +331,18 @@ internal static class VariableEvaluator
         try
         {
             int n = Evaluate(map.Source, context, source, measure: false, depth);
-            var selected = map.Select(source[..n]);
-            return Evaluate(selected, context, destination, measure, depth);
+            var selected = map.Select(source[..n], context, out bool scoped);
+            try
+            {
+                return Evaluate(selected, context, destination, measure, depth);
+            }
+            finally
+            {
+                if (scoped)
+                {
+                    context.EndMapCaptures();
+                }
+            }
         }
         finally
         {

@@ -369,25 +369,19 @@ internal sealed partial class Http1Connection
         }
         _context.SetUriLength(uriLength);
 
-        // nginx's server rewrite phase: a server-level return answers before any location is matched.
+        // nginx's server rewrite, find config, location rewrite and post rewrite phases (Http1Connection.Phases.cs):
+        // rewrite/return at server level, location matching, client_max_body_size, the auto-redirect, rewrite/return
+        // in the location.
         var serverRuntime = snapshot.GetLocation(server.Config.Settings);
         _context.LocationRuntime = serverRuntime;
         if (serverRuntime.Limits is { } serverLimits)
         {
             ApplyRealIp(serverLimits); // nginx's post-read phase: realip with the server's settings
         }
-        if (serverRuntime.ReturnStatus != 0)
+        var phase = RunPhases(snapshot, server, serverRuntime, bodyKind, contentLength, out var location, out var runtime, out int phaseStatus);
+        if (phase != PhaseOutcome.Continue)
         {
-            return await ReturnAsync(serverRuntime, keepAlive, bodyKind, contentLength);
-        }
-
-        var location = snapshot.Routes.FindLocation(server, _context.Uri);
-        var runtime = location is null ? serverRuntime : snapshot.GetLocation(location.Settings);
-        _context.Location = location;
-        _context.LocationRuntime = runtime;
-        if (runtime.ReturnStatus != 0)
-        {
-            return await ReturnAsync(runtime, keepAlive, bodyKind, contentLength);
+            return await AnswerPhaseAsync(phase, phaseStatus, runtime, keepAlive, bodyKind, contentLength);
         }
         // nginx's preaccess phase (realip, limit_req, limit_conn): a null check when the location has none.
         if (runtime.Limits is { } limits)
@@ -398,6 +392,15 @@ internal sealed partial class Http1Connection
                 return limited > 0;
             }
         }
+        // nginx's access phase: allow/deny on the client address, after realip replaced it ($binary_remote_addr).
+        if (runtime.Access is { } access && access.Denies(_context.BinaryRemoteAddr))
+        {
+            if (_services.Logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Error))
+            {
+                Log.AccessForbidden(_services.Logger, System.Text.Encoding.ASCII.GetString(_context.RemoteAddr));
+            }
+            return await RespondAsync(403, keepAlive, bodyKind, contentLength);
+        }
         if (runtime.Cluster is null)
         {
             // No proxy_pass and no return: nginx would look for a file under root; FastProxy serves no files.
@@ -407,12 +410,6 @@ internal sealed partial class Http1Connection
         {
             Log.HttpsUpstreamUnsupported(_services.Logger, runtime.Settings.ProxyPass!.Host);
             return await RespondAsync(502, keepAlive, bodyKind, contentLength);
-        }
-        long max = runtime.Settings.ClientMaxBodySize;
-        if (max > 0 && bodyKind == BodyKind.ContentLength && contentLength > max)
-        {
-            // Checked before any 100 Continue, so a client that waits for it never sends the body.
-            return await RespondAsync(413, false, bodyKind, contentLength);
         }
         return await ForwardAsync(location, runtime, bodyKind, contentLength, keepAlive);
     }
@@ -447,9 +444,19 @@ internal sealed partial class Http1Connection
     {
         long before = ClientUnflushed;
         var writer = new BufferWriter(_output);
-        StatusResponses.WriteError(ref writer, _services.Date, status, keepAlive, headOnly);
+        StatusResponses.WriteErrorHead(ref writer, _services.Date, status, keepAlive);
+        // add_header ... always applies to FastProxy's own error pages too (nginx runs its header filters on them).
+        if (_context.LocationRuntime is { } runtime)
+        {
+            ResponseHeadWriter.WriteAddHeaders(ref writer, runtime, _context, status);
+        }
+        writer.WriteCrlf();
+        if (!headOnly)
+        {
+            writer.Write(StatusResponses.ErrorPage(status));
+        }
         writer.Commit();
-        CountResponseHead(status, before, headOnly ? 0 : StatusResponses.PageFor(status, out _).Length);
+        CountResponseHead(status, before, headOnly ? 0 : StatusResponses.ErrorPage(status).Length);
     }
 
     /// <summary>
@@ -467,7 +474,10 @@ internal sealed partial class Http1Connection
             _linger = false;
             return false;
         }
-        keepAlive = await PrepareAnswerAsync(status, keepAlive, bodyKind, contentLength);
+        // ngx_http_script_return_code: a code of 400 or more without text is finalized as an error (400, 413, 414,
+        // 500 and 501 then close the connection); with text, or below 400, the response keeps it.
+        bool errorPage = status >= 400 && runtime.ReturnText is null;
+        keepAlive = await PrepareAnswerAsync(errorPage ? status : 200, keepAlive, bodyKind, contentLength);
         WriteReturn(runtime, status, keepAlive);
         return await FlushClientAsync() && keepAlive;
     }
@@ -486,9 +496,7 @@ internal sealed partial class Http1Connection
         {
             if (text is not null)
             {
-                writer.Write("Location: "u8);
-                VariableEvaluator.Write(text, _context, VariableEvaluator.Measure(text, _context), ref writer);
-                writer.WriteCrlf();
+                WriteReturnLocation(ref writer, text);
             }
             body = StatusResponses.PageFor(status, out var pageHeaders);
             writer.Write(pageHeaders);
@@ -525,6 +533,22 @@ internal sealed partial class Http1Connection
         }
         writer.Commit();
         CountResponseHead(status, before, headOnly ? 0 : textLength > 0 ? textLength : body.Length);
+    }
+
+    /// <summary>The Location of a <c>return 30x URL</c>; a URL starting with "/" is made absolute (absolute_redirect).</summary>
+    private void WriteReturnLocation(ref BufferWriter writer, CompiledTemplate text)
+    {
+        int length = VariableEvaluator.Measure(text, _context);
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        try
+        {
+            int n = VariableEvaluator.Write(text, _context, buffer);
+            AbsoluteRedirect.WriteField(ref writer, _context, buffer.AsSpan(0, n));
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>Flushes the client output under send_timeout; false when the client is gone.</summary>

@@ -85,8 +85,8 @@ internal sealed partial class RequestContext
     /// <summary>$host: the host from the request line or Host field, lower case, without port.</summary>
     public ReadOnlySpan<byte> Host => _buffer.AsSpan(_hostOffset, _hostLength);
 
-    /// <summary>$uri: the normalised path.</summary>
-    public ReadOnlySpan<byte> Uri => _buffer.AsSpan(_uriOffset, _uriLength);
+    /// <summary>$uri: the normalised path, or what <c>rewrite</c> made of it (RequestContext.Rewrite.cs).</summary>
+    public ReadOnlySpan<byte> Uri => _rewriteUriLength < 0 ? _buffer.AsSpan(_uriOffset, _uriLength) : _rewrite.AsSpan(0, _rewriteUriLength);
 
     public ReadOnlySpan<byte> GetName(in HttpField field) => HeadBytes.Slice(field.NameOffset, field.NameLength);
 
@@ -128,6 +128,7 @@ internal sealed partial class RequestContext
         _hostOffset = _hostLength = _uriOffset = _uriLength = 0;
         Location = null;
         LocationRuntime = null;
+        ResetRewrite();
         Upstream.Clear();
         BeginLimits();
     }
@@ -193,6 +194,9 @@ internal sealed partial class RequestContext
         EndLimits();
         ReturnBuffer();
         _headLength = 0;
+        Location = null;
+        LocationRuntime = null;
+        ReturnRewriteBuffers();
         Upstream.Release();
     }
 

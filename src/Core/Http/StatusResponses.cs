@@ -42,8 +42,10 @@ internal static class StatusResponses
                 continue;
             }
             var statusLine = Encoding.ASCII.GetBytes($"HTTP/1.1 {code} {reason}\r\nServer: fastproxy\r\n");
+            // nginx's pages (ngx_http_error_302_page, _401_page) title these two differently from the status line.
+            string title = code switch { 302 => "Found", 401 => "Authorization Required", _ => reason };
             var page = Encoding.ASCII.GetBytes(
-                $"<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n<hr><center>fastproxy</center>\r\n</body>\r\n</html>\r\n");
+                $"<html>\r\n<head><title>{code} {title}</title></head>\r\n<body>\r\n<center><h1>{code} {title}</h1></center>\r\n<hr><center>fastproxy</center>\r\n</body>\r\n</html>\r\n");
             entries[code] = new Entry(statusLine, page);
         }
         return entries;
@@ -59,17 +61,26 @@ internal static class StatusResponses
     /// <summary>Writes an error page response (headers only when <paramref name="head"/>).</summary>
     public static void WriteError(ref BufferWriter writer, DateHeader date, int status, bool keepAlive, bool head)
     {
+        WriteErrorHead(ref writer, date, status, keepAlive);
+        writer.WriteCrlf();
+        if (!head)
+        {
+            writer.Write(ErrorPage(status));
+        }
+    }
+
+    /// <summary>An error page's status line and fields, without the empty line that ends the head (add_header goes there).</summary>
+    public static void WriteErrorHead(ref BufferWriter writer, DateHeader date, int status, bool keepAlive)
+    {
         var entry = GetEntry(status);
         writer.Write(entry.StatusLine);
         writer.Write(date.Line);
         writer.Write(entry.PageHeaders);
         writer.Write(keepAlive ? ConnectionKeepAlive : ConnectionClose);
-        writer.WriteCrlf();
-        if (!head)
-        {
-            writer.Write(entry.Page);
-        }
     }
+
+    /// <summary>The body of an error page (500's for codes without one).</summary>
+    public static ReadOnlySpan<byte> ErrorPage(int status) => GetEntry(status).Page;
 
     /// <summary>The status line (with the Server line) of any code, reason from the table or empty.</summary>
     public static void WriteStatusLine(ref BufferWriter writer, int status)

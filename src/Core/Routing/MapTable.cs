@@ -104,6 +104,19 @@ internal sealed class MapTable
         }
     }
 
+    /// <summary>The regex of a regex entry (by its index in <see cref="MapConfig.Entries"/>), null for other entries.</summary>
+    public Regex? EntryRegex(int index)
+    {
+        foreach (var (regex, i) in _regexes)
+        {
+            if (i == index)
+            {
+                return regex;
+            }
+        }
+        return null;
+    }
+
     private int Find(ReadOnlySpan<char> original, Span<char> lower)
     {
         int length = original.Length;

@@ -210,6 +210,24 @@ internal static class UpstreamTarget
     public static int WriteRewritten(ReadOnlySpan<byte> rewrittenPath, ReadOnlySpan<byte> query, Span<byte> destination) =>
         Compose([], rewrittenPath, escape: true, query, destination);
 
+    /// <summary>
+    /// The target after a rewrite changed $uri (ngx_http_proxy_create_request with r->internal set): the URI is always
+    /// escaped; the location's matched prefix is replaced by the proxy_pass URI only while the location is valid
+    /// (<paramref name="keepLocation"/>: the URI was changed by <c>last</c> or no flag and the request found its location
+    /// again); after <c>break</c>, or without a URI on proxy_pass, the whole rewritten URI goes. <paramref name="args"/>
+    /// are the arguments the rewrite left. Returns the length written, or -1 when <paramref name="destination"/> is too small.
+    /// </summary>
+    public static int WriteAfterRewrite(LocationRoute location, bool keepLocation, ReadOnlySpan<byte> uri, ReadOnlySpan<byte> args,
+        Span<byte> destination)
+    {
+        if (!keepLocation || location.Settings.ProxyPass?.Uri is null)
+        {
+            return Compose([], uri, escape: true, args, destination);
+        }
+        int prefix = location.IsStatic ? Math.Min(location.PatternBytes.Length, uri.Length) : 0;
+        return Compose(location.ProxyPassUriBytes, uri.Slice(prefix), escape: true, args, destination);
+    }
+
     private static int Compose(ReadOnlySpan<byte> uri, ReadOnlySpan<byte> rest, bool escape, ReadOnlySpan<byte> query, Span<byte> destination)
     {
         int n = 0;

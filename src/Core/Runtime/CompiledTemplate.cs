@@ -24,7 +24,10 @@ internal readonly struct CompiledPart
 
     public VariableKind Kind { get; }
 
-    /// <summary>The NAME of $http_NAME (lower case, '-' for '_'), $cookie_NAME, $arg_NAME; the digit of $1..$9.</summary>
+    /// <summary>
+    /// The NAME of $http_NAME (lower case, '-' for '_'), $cookie_NAME, $arg_NAME; the digit of $1..$9; the name of a
+    /// named capture (a <see cref="VariableKind.Named"/> part without a map).
+    /// </summary>
     public byte[]? Argument { get; }
 
     /// <summary>The map a <see cref="VariableKind.Named"/> variable refers to; null for an unknown variable (empty).</summary>
@@ -72,9 +75,10 @@ internal sealed class CompiledTemplate
                 _ => null,
             };
             MapRuntime? map = null;
-            if (part.Variable == VariableKind.Named && part.Name is not null)
+            if (part.Variable == VariableKind.Named && part.Name is not null && !maps.TryGetValue(part.Name, out map))
             {
-                maps.TryGetValue(part.Name, out map);
+                // Not a map: a named regex capture (nginx makes each "(?<name>...)" a variable).
+                argument = Encoding.ASCII.GetBytes(part.Name);
             }
             parts[i] = new CompiledPart(part.Variable, argument, map);
         }

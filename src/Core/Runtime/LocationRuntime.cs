@@ -24,7 +24,7 @@ internal sealed class AddHeader(byte[] name, CompiledTemplate value, bool always
 /// compiled header templates, which default headers the operator overrode, the response fields to hide, the
 /// <c>return</c>. Requests look it up by reference and never touch the records again.
 /// </summary>
-internal sealed class LocationRuntime
+internal sealed partial class LocationRuntime
 {
     // ngx_http_proxy_hide_headers: the upstream's Date and Server are replaced by the proxy's own, X-Pad and the
     // X-Accel-* control fields are for the proxy itself.
@@ -56,6 +56,7 @@ internal sealed class LocationRuntime
         }
         SetHeaders = [.. setHeaders];
 
+        // ngx_http_upstream_hide_headers_hash: nginx's defaults and proxy_hide_header, less proxy_pass_header.
         var hidden = new List<byte[]>();
         foreach (var name in s_defaultHidden)
         {
@@ -66,7 +67,11 @@ internal sealed class LocationRuntime
         }
         foreach (var name in settings.ProxyHideHeaders)
         {
-            hidden.Add(Encoding.ASCII.GetBytes(name.ToLowerInvariant()));
+            string lower = name.ToLowerInvariant();
+            if (!Contains(settings.ProxyPassHeaders, lower) && !Array.Exists(s_defaultHidden, d => d == lower))
+            {
+                hidden.Add(Encoding.ASCII.GetBytes(lower));
+            }
         }
         HiddenResponseFields = [.. hidden];
         PassUpstreamDate = Contains(settings.ProxyPassHeaders, "date");
@@ -96,6 +101,8 @@ internal sealed class LocationRuntime
             ProxyPort = Encoding.ASCII.GetBytes((pass.Port ?? (pass.Scheme == "https" ? 443 : 80)).ToString(System.Globalization.CultureInfo.InvariantCulture));
             IsHttpsUpstream = pass.Scheme == "https";
         }
+
+        InitializeRequestPhases(settings, maps);
     }
 
     private static bool Contains(IReadOnlyList<string> names, string lowerName)

@@ -1,18 +1,19 @@
-using System.Text;
-using System.Text.RegularExpressions;
 using FastProxy.Config;
+using FastProxy.Http;
+using FastProxy.Routing;
 
 namespace FastProxy.Runtime;
 
 /// <summary>
-/// A <c>map</c> block at run time: the source template, exact keys as bytes (compared ASCII case-insensitively, so
-/// <c>$http_upgrade</c> "WebSocket" matches a "websocket" key), regex keys, and the default. nginx checks exact keys
-/// first, then regexes in order; so does this.
+/// A <c>map</c> block at run time: the lookup is <see cref="MapTable"/>'s (nginx's ngx_http_map_find: exact keys
+/// case-insensitively, <c>hostnames</c> wildcards, then regexes in file order on the value as it is), the values are
+/// compiled templates. A regex entry whose value reads captures ($1, named ones) gives its value those captures.
 /// </summary>
 internal sealed class MapRuntime
 {
-    private (byte[] Key, CompiledTemplate Value)[] _exact = [];
-    private (Regex Regex, CompiledTemplate Value)[] _regexes = [];
+    private MapTable _table = null!;
+    private CompiledTemplate[] _values = [];
+    private bool[] _valueUsesCaptures = [];
 
     public MapRuntime(MapConfig config)
     {
@@ -25,69 +26,46 @@ internal sealed class MapRuntime
 
     public CompiledTemplate Default { get; private set; } = CompiledTemplate.Empty;
 
-    /// <summary>Second phase of building: templates may name other maps, so all maps exist before any compiles.</summary>
+    /// <summary>
+    /// Second phase of building: templates may name other maps, so all maps exist before any compiles. Throws
+    /// ArgumentException for a bad regex.
+    /// </summary>
     public void Compile(IReadOnlyDictionary<string, MapRuntime> maps)
     {
+        _table = new MapTable(Config);
         Source = CompiledTemplate.Compile(Config.Source, maps);
         Default = CompiledTemplate.Compile(Config.Default, maps);
-        var exact = new List<(byte[], CompiledTemplate)>();
-        var regexes = new List<(Regex, CompiledTemplate)>();
-        foreach (var entry in Config.Entries)
+        var entries = Config.Entries;
+        var values = new CompiledTemplate[entries.Count + 1];
+        var captures = new bool[entries.Count + 1];
+        for (int i = 0; i < entries.Count; i++)
         {
-            var value = CompiledTemplate.Compile(entry.Value, maps);
-            if (entry.Key.StartsWith("~*", StringComparison.Ordinal))
-            {
-                regexes.Add((new Regex(entry.Key[2..], RegexOptions.IgnoreCase | RegexOptions.CultureInvariant), value));
-            }
-            else if (entry.Key.StartsWith('~'))
-            {
-                regexes.Add((new Regex(entry.Key[1..], RegexOptions.CultureInvariant), value));
-            }
-            else
-            {
-                // "\~" escapes a literal tilde at the start of a key (nginx).
-                string key = entry.Key.StartsWith("\\~", StringComparison.Ordinal) ? entry.Key[1..] : entry.Key;
-                exact.Add((Encoding.UTF8.GetBytes(key), value));
-            }
+            values[i] = CompiledTemplate.Compile(entries[i].Value, maps);
+            captures[i] = _table.EntryRegex(i) is not null && RegexCaptures.Uses(entries[i].Value, maps);
         }
-        _exact = [.. exact];
-        _regexes = [.. regexes];
+        values[^1] = Default;
+        _values = values;
+        _valueUsesCaptures = captures;
     }
 
-    /// <summary>The value template selected by <paramref name="source"/>.</summary>
-    public CompiledTemplate Select(ReadOnlySpan<byte> source)
+    /// <summary>
+    /// The value template selected by <paramref name="source"/>. When it is a regex entry whose value reads captures,
+    /// <paramref name="scoped"/> is true and the caller evaluates the value, then calls RequestContext.EndMapCaptures.
+    /// </summary>
+    public CompiledTemplate Select(ReadOnlySpan<byte> source, RequestContext context, out bool scoped)
     {
-        foreach (var (key, value) in _exact)
+        int index = _table.LookupIndex(source);
+        scoped = false;
+        if (_valueUsesCaptures[index] && _table.EntryRegex(index) is { } regex)
         {
-            if (System.Text.Ascii.EqualsIgnoreCase(source, key))
+            // .NET gives groups only for a string: one string and one Match per evaluation of such a value.
+            var match = regex.Match(System.Text.Encoding.Latin1.GetString(source));
+            if (match.Success)
             {
-                return value;
+                context.BeginMapCaptures(match, source, RegexCaptures.For(regex));
+                scoped = true;
             }
         }
-        if (_regexes.Length > 0)
-        {
-            // Regex works on chars: widen the bytes on the stack (Latin-1 keeps every byte one char).
-            char[]? rented = null;
-            Span<char> chars = source.Length <= 256 ? stackalloc char[256] : (rented = System.Buffers.ArrayPool<char>.Shared.Rent(source.Length));
-            int n = Encoding.Latin1.GetChars(source, chars);
-            try
-            {
-                foreach (var (regex, value) in _regexes)
-                {
-                    if (regex.IsMatch(chars[..n]))
-                    {
-                        return value;
-                    }
-                }
-            }
-            finally
-            {
-                if (rented is not null)
-                {
-                    System.Buffers.ArrayPool<char>.Shared.Return(rented);
-                }
-            }
-        }
-        return Default;
+        return _values[index];
     }
 }

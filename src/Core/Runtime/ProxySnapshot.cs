@@ -70,6 +70,12 @@ internal sealed partial class ProxySnapshot
     public IReadOnlyDictionary<string, ClusterRuntime> Clusters { get; }
     public IReadOnlyDictionary<string, MapRuntime> Maps { get; }
 
+    /// <summary>
+    /// True when some template reads regex captures ($1..$9 or a named capture): only then do regexes of locations,
+    /// rewrites and maps capture (which costs a string and a Match per match); else they only test.
+    /// </summary>
+    public bool UsesCaptures { get; private set; }
+
     /// <summary>The shortest timeout in the configuration, which sets the heartbeat interval.</summary>
     public TimeSpan ShortestTimeout { get; }
 
@@ -242,7 +248,11 @@ internal sealed partial class ProxySnapshot
             return null;
         }
 
-        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest, limits) { _upstreamTls = upstreamTls };
+        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest, limits)
+        {
+            _upstreamTls = upstreamTls,
+            UsesCaptures = RegexCaptures.AnyUse(config, maps),
+        };
         foreach (var settings in AllSettings(config))
         {
             snapshot.GetLocation(settings);

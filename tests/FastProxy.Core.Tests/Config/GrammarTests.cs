@@ -138,8 +138,6 @@ public sealed class GrammarTests
     }
 
     [Theory]
-    [InlineData("allow 127.0.0.1;")]
-    [InlineData("deny all;")]
     [InlineData("auth_basic on;")]
     [InlineData("if ($x) { return 403; }")]
     public void LoadText_AccessControlDirective_RefusedRatherThanIgnored(string directive)
