@@ -60,9 +60,17 @@ public sealed class ProxyServer : IAsyncDisposable
         var errors = new List<string>();
         var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, [], errors, _certificates, _logger, _limitZones, ClusterOptions(previous: null))
             ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
+        var accessLogs = new AccessLogRegistry(new LogTime(time));
+        var plan = accessLogs.Prepare(config, snapshot.Maps, errors)
+            ?? throw new ArgumentException("invalid configuration: " + string.Join("; ", errors), nameof(config));
+        snapshot.AttachAccessLogs(plan);
+        accessLogs.Commit(plan);
         _limitZones.Commit(snapshot.LimitZones);
         _heartbeat.ChangeInterval(Heartbeat.IntervalFor(snapshot.ShortestTimeout));
-        _services = new ServerServices(snapshot, _heartbeat, date, _logger, _connections, _pools, ChooseScheduler());
+        _services = new ServerServices(snapshot, _heartbeat, date, _logger, _connections, _pools, ChooseScheduler())
+        {
+            AccessLogs = accessLogs,
+        };
     }
 
     /// <summary>
@@ -229,7 +237,8 @@ public sealed class ProxyServer : IAsyncDisposable
             var list = new List<string>();
             var inUse = new HashSet<UpstreamPool>();
             var snapshot = ProxySnapshot.TryBuild(config, _pools, _heartbeat, inUse, list, _certificates, _logger, _limitZones, ClusterOptions(_services.Snapshot));
-            if (snapshot is null)
+            var plan = snapshot is null ? null : _services.AccessLogs.Prepare(config, snapshot.Maps, list);
+            if (snapshot is null || plan is null)
             {
                 errors = list;
                 Log.ReloadFailed(_logger, string.Join("; ", list));
@@ -253,6 +262,7 @@ public sealed class ProxyServer : IAsyncDisposable
                         {
                             _ = listener.StopAsync();
                         }
+                        _services.AccessLogs.Abandon(plan);
                         list.Add($"bind() to {listen.EndPoint} failed ({e.SocketErrorCode})");
                         errors = list;
                         Log.ReloadFailed(_logger, list[^1]);
@@ -261,8 +271,10 @@ public sealed class ProxyServer : IAsyncDisposable
                 }
             }
 
+            snapshot.AttachAccessLogs(plan);
             var previous = _services.Snapshot;
             _services.SwapSnapshot(snapshot);
+            _services.AccessLogs.Commit(plan);
             _limitZones.Commit(snapshot.LimitZones);
             // One checker per group and snapshot: the new snapshot's take over (with the health state copied at
             // build), the old ones stop; requests still running on the old snapshot keep their clusters.
@@ -355,7 +367,15 @@ public sealed class ProxyServer : IAsyncDisposable
         await healthStopped;
         _pools.RetireAll();
         _heartbeat.Dispose();
+        // Every request has been logged by now: flush and close the access logs.
+        await _services.AccessLogs.DisposeAsync();
     }
+
+    /// <summary>
+    /// Closes and reopens every access-log file (nginx's SIGUSR1, <c>fastproxy -s reopen</c>): after a rotation
+    /// moved the files away, logging continues in new files under the configured names.
+    /// </summary>
+    public void ReopenLogs() => _services.AccessLogs.Reopen();
 
     private List<Task> Pending()
     {

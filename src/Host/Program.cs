@@ -13,7 +13,7 @@ namespace FastProxy.Host;
 internal static class Program
 {
     private const string Usage = """
-        Usage: fastproxy [-?hvVtTq] [-s signal] [-c filename]
+        Usage: fastproxy [-?hvVtTq] [-s signal] [-p prefix] [-c filename]
 
         Options:
           -?,-h         : this help
@@ -22,6 +22,7 @@ internal static class Program
           -T            : test configuration, dump it and exit
           -q            : suppress non-error messages during configuration testing
           -s signal     : send signal to the running instance: stop, quit, reopen, reload
+          -p prefix     : set prefix path for relative log paths (default: the executable's folder)
           -c filename   : set configuration file (default: conf/fastproxy.conf next to the executable)
         """;
 
@@ -53,6 +54,8 @@ internal static class Program
         }
 
         string configPath = Path.GetFullPath(options.ConfigPath ?? Path.Combine(AppContext.BaseDirectory, "conf", "fastproxy.conf"));
+        // nginx's prefix: relative access_log / error_log paths (the default logs/access.log too) are under it.
+        string prefix = Path.GetFullPath(options.Prefix ?? AppContext.BaseDirectory);
         if (options.Signal is { } signal)
         {
             return SendSignal(signal, configPath);
@@ -69,6 +72,18 @@ internal static class Program
         }
         if (options.Test || options.Dump)
         {
+            if (result.Config is { } tested && errors.Count == 0)
+            {
+                // nginx -t opens (and so creates) the log files: a file that cannot be opened fails the test.
+                foreach (string file in FastProxy.Diagnostics.AccessLogRegistry.Files(tested with { Prefix = prefix }))
+                {
+                    using var opened = FastProxy.Diagnostics.AppendFile.Open(file, out string? openError);
+                    if (opened is null)
+                    {
+                        errors.Add($"{configPath}: open() \"{file}\" failed ({openError})");
+                    }
+                }
+            }
             return Test(configPath, result, errors, options);
         }
         PrintDiagnostics(result, errors, quiet: false);
@@ -76,7 +91,7 @@ internal static class Program
         {
             return 1;
         }
-        return await RunAsync(config, configPath);
+        return await RunAsync(config with { Prefix = prefix }, configPath, prefix);
     }
 
     private const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
@@ -97,8 +112,8 @@ internal static class Program
             }
             if (options.Dump)
             {
-                Console.WriteLine($"# configuration file {configPath}:");
-                Console.WriteLine(File.ReadAllText(configPath));
+                // nginx -T: every file read (the main one and each include), under "# configuration file PATH:".
+                Console.Write(NginxConfigLoader.Dump(result));
             }
             return 0;
         }
@@ -178,9 +193,9 @@ internal static class Program
         return 0;
     }
 
-    private static async Task<int> RunAsync(ProxyConfig config, string configPath)
+    private static async Task<int> RunAsync(ProxyConfig config, string configPath, string prefix)
     {
-        using var log = new ErrorLog(config.ErrorLogPath, config.ErrorLogLevel);
+        using var log = new ErrorLog(ErrorLog.ResolvePath(config.ErrorLogPath, prefix), config.ErrorLogLevel);
         ProxyServer server;
         try
         {
@@ -188,12 +203,15 @@ internal static class Program
         }
         catch (ArgumentException e)
         {
+            // Also the access-log files that cannot be opened (nginx: "open() ... failed" at start).
             Console.Error.WriteLine($"fastproxy: [emerg] {e.Message}");
             return 1;
         }
 
         // Signals are handled from now on (a SIGHUP's default action would kill the process), queued until the loop
         // below reads them.
+        Signals.RestoreDefaultDisposition(Signals.SIGINT);
+        Signals.RestoreDefaultDisposition(Signals.SIGQUIT);
         var signals = Channel.CreateUnbounded<PosixSignal>();
         var registrations = new List<PosixSignalRegistration>();
         foreach (var s in (ReadOnlySpan<PosixSignal>)[PosixSignal.SIGHUP, PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT, (PosixSignal)Signals.SIGUSR1])
@@ -233,23 +251,30 @@ internal static class Program
 
         try
         {
+            TimeSpan? drain;
             while (true)
             {
                 var signal = await signals.Reader.ReadAsync();
                 if (signal == PosixSignal.SIGHUP)
                 {
-                    Reload(server, configPath, log);
+                    Reload(server, configPath, prefix, log);
                 }
                 else if (signal == (PosixSignal)Signals.SIGUSR1)
                 {
+                    // Log rotation: the files were moved away; open new ones under the configured names.
                     log.Reopen();
+                    server.ReopenLogs();
+                    log.Log(Microsoft.Extensions.Logging.LogLevel.Information, default, "reopening logs", null, static (s, _) => s);
                 }
                 else
                 {
-                    break; // SIGTERM, SIGINT, SIGQUIT: graceful stop
+                    // nginx: QUIT is the graceful shutdown (requests in flight finish, up to the shutdown timeout);
+                    // TERM and INT the fast one (connections closed at once).
+                    drain = signal == PosixSignal.SIGQUIT ? null : TimeSpan.Zero;
+                    break;
                 }
             }
-            await server.StopAsync();
+            await server.StopAsync(drain);
             if (Environment.GetEnvironmentVariable("FASTPROXY_GC_STATS") is { Length: > 0 })
             {
                 // For load runs: how much the process allocated and collected over its life (DESIGN.md: steady
@@ -281,7 +306,7 @@ internal static class Program
     }
 
     /// <summary>SIGHUP: load and check the file again; swap when valid, keep running on the old one when not.</summary>
-    private static void Reload(ProxyServer server, string configPath, ErrorLog log)
+    private static void Reload(ProxyServer server, string configPath, string prefix, ErrorLog log)
     {
         var result = NginxConfigLoader.LoadFile(configPath);
         foreach (var diagnostic in result.Diagnostics)
@@ -295,7 +320,11 @@ internal static class Program
             return;
         }
         // TryReload logs its own outcome.
-        server.TryReload(config, out _);
+        if (server.TryReload(config with { Prefix = prefix }, out _))
+        {
+            // error_log follows the new file, as nginx's new cycle opens its log.
+            log.Reconfigure(ErrorLog.ResolvePath(config.ErrorLogPath, prefix), config.ErrorLogLevel);
+        }
     }
 }
 
@@ -309,6 +338,7 @@ internal sealed class CommandLine
     public bool Version { get; private set; }
     public bool Help { get; private set; }
     public string? Signal { get; private set; }
+    public string? Prefix { get; private set; }
 
     public static bool TryParse(string[] args, out CommandLine options, out string? error)
     {
@@ -345,18 +375,23 @@ internal sealed class CommandLine
                     case 'h':
                     case '?': options.Help = true; break;
                     case 'c':
+                    case 'p':
                     case 's':
                     {
                         // The value is the rest of this argument or the next one (nginx accepts both).
                         string? value = j + 1 < arg.Length ? arg[(j + 1)..] : i + 1 < args.Length ? args[++i] : null;
                         if (value is null)
                         {
-                            error = $"option \"-{flag}\" requires " + (flag == 'c' ? "file name" : "signal name");
+                            error = $"option \"-{flag}\" requires " + (flag switch { 'c' => "file name", 'p' => "directory name", _ => "signal name" });
                             return false;
                         }
                         if (flag == 'c')
                         {
                             options.ConfigPath = value;
+                        }
+                        else if (flag == 'p')
+                        {
+                            options.Prefix = value;
                         }
                         else
                         {

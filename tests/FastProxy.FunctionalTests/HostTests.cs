@@ -191,6 +191,8 @@ public sealed class HostTests : IDisposable
         await using var process = FastProxyProcess.Start("-c", path);
         await process.WaitForListenAsync(port);
 
+        // The pid file is written once the listeners are up, just after the port starts accepting.
+        await Waits.UntilAsync(() => File.Exists(Path.ChangeExtension(path, ".pid")), "the pid file is written");
         Assert.Equal(process.Id.ToString(), File.ReadAllText(Path.ChangeExtension(path, ".pid")).Trim());
         Assert.Equal(0, (await FastProxyProcess.RunAsync("-s", "quit", "-c", path)).ExitCode);
 

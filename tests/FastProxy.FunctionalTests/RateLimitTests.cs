@@ -501,8 +501,13 @@ public sealed class RateLimitTests
             """));
 
         // Nothing listens there: 502, and each request's place is back before the next one.
-        await using var client = await RawClient.ConnectAsync(proxy.EndPoint);
-        Assert.Equal(new[] { 502, 502, 502 }, (await PipelineAsync(client, Get("/"), 3)).Select(r => r.Status));
+        await using (var client = await RawClient.ConnectAsync(proxy.EndPoint))
+        {
+            Assert.Equal(new[] { 502, 502, 502 }, (await PipelineAsync(client, Get("/"), 3)).Select(r => r.Status));
+        }
+        // The place is given back when the request ends, just after its answer went out (nginx too frees it after
+        // the log phase): a request on another connection is sent once the first connection is fully done.
+        await Waits.UntilAsync(() => proxy.Server.ConnectionCount == 0, "the first connection ended");
         Assert.Equal(502, (await SendAsync(proxy.EndPoint, Get("/"))).Status);
     }
 

@@ -164,6 +164,16 @@ public class LimitReqBenchmarks
     [BenchmarkCategory("1 thread, 1 key, clock per request")]
     public int LockFree_OneKey_Clock() => RunLockFree(oneKey: true, Ops);
 
+    // ---- 1 thread, 100k keys, system clock: the single-core reference for the all-cores 100k-key group ------------
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = Ops)]
+    [BenchmarkCategory("1 thread, 100k keys, clock per request")]
+    public int LockedDictionary_ManyKeys_Clock() => RunBaseline(oneKey: false, Ops);
+
+    [Benchmark(OperationsPerInvoke = Ops)]
+    [BenchmarkCategory("1 thread, 100k keys, clock per request")]
+    public int LockFree_ManyKeys_Clock() => RunLockFree(oneKey: false, Ops);
+
     // ---- all cores --------------------------------------------------------------------------------------------------
 
     [BenchmarkCategory("all cores, 1 key, clock per request")]

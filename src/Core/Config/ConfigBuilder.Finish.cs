@@ -31,6 +31,7 @@ internal sealed partial class ConfigBuilder
             WorkerConnections = _workerConnections ?? 1024,
             ShutdownTimeout = _shutdownTimeout ?? TimeSpan.FromSeconds(10),
             LogFormats = new Dictionary<string, ValueTemplate>(_logFormats, StringComparer.Ordinal),
+            LogFormatEscapes = new Dictionary<string, LogEscape>(_logFormatEscapes, StringComparer.Ordinal),
             ErrorLogPath = _errorLogPath,
             ErrorLogLevel = _errorLogLevel ?? "error",
             PidFile = _pidFile,

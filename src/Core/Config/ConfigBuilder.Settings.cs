@@ -718,6 +718,17 @@ internal sealed partial class ConfigBuilder
             Warn(d, "syslog logging is not acted on");
             return;
         }
+        // ngx_http_log_set_log: a file has one buffer, used by every directive that writes to it; two directives
+        // giving it different buffer=/flush= values conflict (one without buffer= takes the other's).
+        if (buffer > 0)
+        {
+            if (_accessLogFiles.TryGetValue(a[0], out var file) && (file.Buffer != buffer || file.Flush != flush))
+            {
+                Error(d, $"access_log \"{a[0]}\" already defined with conflicting parameters");
+                return;
+            }
+            _accessLogFiles[a[0]] = (buffer, flush);
+        }
         s.AccessLogs.Add((new AccessLogConfig(a[0], format, buffer, flush), d));
     }
 
@@ -740,7 +751,7 @@ internal sealed partial class ConfigBuilder
             }
             if (escape != "default")
             {
-                Warn(d, $"\"escape={escape}\" in \"log_format\" is not acted on: values are escaped as by default");
+                _logFormatEscapes[a[0]] = escape == "json" ? LogEscape.Json : LogEscape.None;
             }
             first = 2;
             if (a.Count < 3)

@@ -35,6 +35,10 @@ internal sealed partial class ConfigBuilder
             "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\""),
     };
 
+    private readonly Dictionary<string, LogEscape> _logFormatEscapes = new(StringComparer.Ordinal);
+    // access_log files: one buffer= / flush= per file (nginx: "already defined with conflicting parameters").
+    private readonly Dictionary<string, (int Buffer, TimeSpan Flush)> _accessLogFiles = new(StringComparer.Ordinal);
+
     // Variables: every template with where it was written, checked once all maps and captures are known.
     private readonly List<(ValueTemplate Template, ConfDirective Directive)> _templates = [];
     private readonly HashSet<string> _definedVariables = new(StringComparer.Ordinal);

@@ -34,6 +34,15 @@ public sealed record ProxyConfig
     /// <summary><c>log_format</c> definitions by name (the predefined <c>combined</c> is always there).</summary>
     public IReadOnlyDictionary<string, ValueTemplate> LogFormats { get; init; } = new Dictionary<string, ValueTemplate>();
 
+    /// <summary><c>log_format NAME escape=...</c>: how variable values are escaped; a format not listed escapes as nginx's default.</summary>
+    public IReadOnlyDictionary<string, LogEscape> LogFormatEscapes { get; init; } = new Dictionary<string, LogEscape>();
+
+    /// <summary>
+    /// nginx's prefix (<c>-p</c>): relative <c>access_log</c> paths (such as the default <c>logs/access.log</c>) are
+    /// resolved against it; null = the current directory. <c>fastproxy</c> sets it (see docs/operations.md).
+    /// </summary>
+    public string? Prefix { get; init; }
+
     /// <summary>Where <c>error_log</c> writes (null = standard error) and from which level.</summary>
     public string? ErrorLogPath { get; init; }
     public string ErrorLogLevel { get; init; } = "error";
@@ -393,6 +402,17 @@ public sealed record LimitReqRuleConfig(string Zone, int Burst, bool NoDelay, in
 public sealed record LimitConnRuleConfig(string Zone, int Limit);
 
 public sealed record AccessLogConfig(string Path, string Format, int BufferSize, TimeSpan Flush);
+
+/// <summary>How a log format escapes variable values (nginx's <c>log_format ... escape=</c>).</summary>
+public enum LogEscape
+{
+    /// <summary><c>"</c>, <c>\</c>, bytes below 0x20 and from 0x7F as <c>\xXX</c>; an empty value is logged as "-".</summary>
+    Default,
+    /// <summary>As a JSON string's content: <c>\"</c>, <c>\\</c>, <c>\n</c>..., other control bytes as <c>\u00XX</c>; empty stays empty.</summary>
+    Json,
+    /// <summary>Nothing escaped; empty stays empty.</summary>
+    None,
+}
 
 public sealed record RealIpConfig
 {

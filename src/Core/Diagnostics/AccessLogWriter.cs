@@ -10,15 +10,26 @@ namespace FastProxy.Diagnostics;
 /// parameters; without buffer= every line is written at once, as in nginx).
 /// </summary>
 /// <remarks>
-/// No lock and no allocation per line in steady state: line buffers come from a fixed set owned by the writer, and
-/// committed lines travel through a bounded lock-free queue (Vyukov's MPMC ring, used by one consumer). When every
-/// line buffer is in flight a producer waits briefly for one; a line is never dropped silently — if it still cannot
-/// get one it is counted in <see cref="DroppedLines"/>, which the error log reports.
+/// No lock and no allocation per line in steady state: line buffers come from a bounded set owned by the writer
+/// (made on demand up to <c>lineBufferCount</c>, so a quiet log holds a few and a busy one reaches its working set
+/// during warm-up), and committed lines travel through a bounded lock-free queue (Vyukov's MPMC ring, used by one
+/// consumer). When every line buffer is in flight a producer waits briefly for one; a line is never dropped silently:
+/// if it still cannot get one it is counted in <see cref="DroppedLines"/>. The file is opened for appending as nginx
+/// opens it (<see cref="AppendFile"/>).
 /// </remarks>
 internal sealed class AccessLogWriter : IAsyncDisposable
 {
     /// <summary>Longest line kept whole; longer lines are cut (nginx cuts at its buffer size too).</summary>
     internal const int MaxLineLength = 4096;
+
+    /// <summary>How long a request waits for a line buffer when the writer is behind before its line is dropped.</summary>
+    internal const int MaxWaitMilliseconds = 200;
+
+    /// <summary>
+    /// While lines keep coming the writer thread naps this long between drains instead of being woken per line: one
+    /// write() per batch and no wake-up cost on the request path. A line waits at most about this long.
+    /// </summary>
+    private const int BusyNapMilliseconds = 1;
 
     private readonly string _path;
     private readonly int _bufferSize;
@@ -32,27 +43,37 @@ internal sealed class AccessLogWriter : IAsyncDisposable
     private volatile bool _stopping;
     // 1 while the writer thread is (about to be) asleep: only then does a producer pay for a wake-up.
     private int _writerIdle;
+    private readonly int _lineBufferCount;
+    private int _lineBuffersCreated;
     private long _droppedLines;
     private long _writtenLines;
-    private FileStream? _file;
+    private AppendFile? _file;
 
     public AccessLogWriter(string path, int bufferSize = 0, TimeSpan flushInterval = default, int lineBufferCount = 1024)
     {
         _path = path;
         _bufferSize = bufferSize;
         _flushInterval = flushInterval;
+        _lineBufferCount = lineBufferCount;
         _free = new BoundedQueue<LineBuffer>(lineBufferCount);
         _committed = new BoundedQueue<LineBuffer>(lineBufferCount + 1);
-        for (int i = 0; i < lineBufferCount; i++)
-        {
-            _free.TryEnqueue(new LineBuffer());
-        }
-        _file = Open(path);
+        _file = AppendFile.Open(path, out string? error);
+        OpenError = error;
         _thread = new Thread(Run) { IsBackground = true, Name = "fastproxy access log" };
         _thread.Start();
     }
 
     public string Path => _path;
+
+    public int BufferSize => _bufferSize;
+
+    public TimeSpan FlushInterval => _flushInterval;
+
+    /// <summary>True once the file has been opened (false when the last open failed: lines are then dropped).</summary>
+    public bool IsOpen => Volatile.Read(ref _file) is not null;
+
+    /// <summary>Why the file could not be opened at construction (null when it was).</summary>
+    public string? OpenError { get; }
 
     /// <summary>Lines that could not be logged because every line buffer stayed in flight.</summary>
     public long DroppedLines => Interlocked.Read(ref _droppedLines);
@@ -67,18 +88,32 @@ internal sealed class AccessLogWriter : IAsyncDisposable
         {
             return line;
         }
-        // The writer thread is behind: give it a moment (bounded), then count the loss instead of blocking the request.
-        var spinner = new SpinWait();
-        for (int i = 0; i < 64; i++)
+        // Grow the set up to its bound (warm-up); only then wait for the writer.
+        if (Volatile.Read(ref _lineBuffersCreated) < _lineBufferCount)
         {
-            spinner.SpinOnce(sleep1Threshold: -1);
+            if (Interlocked.Increment(ref _lineBuffersCreated) <= _lineBufferCount)
+            {
+                return new LineBuffer();
+            }
+            Interlocked.Decrement(ref _lineBuffersCreated);
+        }
+        // The writer thread is behind (the disk, or no CPU for it): wait for it, yielding the CPU, as nginx's worker
+        // waits in its synchronous write(); after MaxWaitMilliseconds count the line as lost rather than stall longer.
+        long deadline = Environment.TickCount64 + MaxWaitMilliseconds;
+        var spinner = new SpinWait();
+        while (true)
+        {
+            spinner.SpinOnce();
             if (_free.TryDequeue(out line))
             {
                 return line;
             }
+            if (Environment.TickCount64 > deadline)
+            {
+                Interlocked.Increment(ref _droppedLines);
+                return null;
+            }
         }
-        Interlocked.Increment(ref _droppedLines);
-        return null;
     }
 
     /// <summary>Queues a formatted line (a newline is appended if missing).</summary>
@@ -98,6 +133,9 @@ internal sealed class AccessLogWriter : IAsyncDisposable
 
     private void WakeWriter()
     {
+        // The line's publication (a store) must be visible before _writerIdle is read (a load): a full fence, or the
+        // writer could see an empty queue and sleep while this producer sees it busy and does not wake it.
+        Interlocked.MemoryBarrier();
         if (Volatile.Read(ref _writerIdle) == 1 && Interlocked.Exchange(ref _writerIdle, 0) == 1)
         {
             _signal.Release();
@@ -120,27 +158,23 @@ internal sealed class AccessLogWriter : IAsyncDisposable
         _stopping = true;
         _signal.Release();
         await Task.Run(() => _thread.Join(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+        if (DroppedLines > 0)
+        {
+            Console.Error.WriteLine($"fastproxy: [warn] {DroppedLines} access log lines to \"{_path}\" were dropped");
+        }
         _file?.Dispose();
         _file = null;
         _signal.Dispose();
     }
 
-    private static FileStream? Open(string path)
+    private static AppendFile? Open(string path)
     {
-        try
+        var file = AppendFile.Open(path, out string? error);
+        if (file is null)
         {
-            string? dir = System.IO.Path.GetDirectoryName(path);
-            if (!string.IsNullOrEmpty(dir))
-            {
-                Directory.CreateDirectory(dir);
-            }
-            return new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+            Console.Error.WriteLine($"fastproxy: [alert] open() \"{path}\" failed ({error})");
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine($"fastproxy: open() \"{path}\" failed ({ex.Message})");
-            return null;
-        }
+        return file;
     }
 
     private void Run()
@@ -150,18 +184,26 @@ internal sealed class AccessLogWriter : IAsyncDisposable
         var staging = new byte[Math.Max(_bufferSize, 64 * 1024)];
         int staged = 0;
         var lastFlush = Environment.TickCount64;
-        // Without buffer= each line is written as soon as the thread sees it; with it, at the latest after flush=.
-        int waitMs = _bufferSize == 0 ? Timeout.Infinite : (int)Math.Clamp(_flushInterval.TotalMilliseconds is > 0 and var ms ? ms : 1000, 10, int.MaxValue);
+        // Without buffer= lines are written as soon as the thread sees them; with it, when the buffer fills or at the
+        // latest after flush= (nginx without flush= waits for the buffer to fill; FastProxy then flushes after 1 s,
+        // so a quiet server's last lines do not wait for the next ones).
+        int flushMs = (int)Math.Clamp(_flushInterval.TotalMilliseconds is > 0 and var ms ? ms : 1000, 10, int.MaxValue);
         while (true)
         {
             bool stopping = _stopping;
+            int drained = 0;
             while (_committed.TryDequeue(out var line))
             {
+                drained++;
                 if (ReferenceEquals(line, _reopenMarker))
                 {
                     WriteOut(staging, ref staged);
-                    _file?.Dispose();
-                    _file = Open(_path);
+                    // nginx keeps writing to the old file when the new one cannot be opened (ngx_reopen_files).
+                    if (Open(_path) is { } reopened)
+                    {
+                        _file?.Dispose();
+                        _file = reopened;
+                    }
                     continue;
                 }
                 if (staged + line.Length > staging.Length)
@@ -175,7 +217,11 @@ internal sealed class AccessLogWriter : IAsyncDisposable
                 Interlocked.Increment(ref _writtenLines);
             }
             long now = Environment.TickCount64;
-            if (staged > 0 && (_bufferSize == 0 || staged >= _bufferSize || now - lastFlush >= waitMs || stopping))
+            if (staged == 0)
+            {
+                lastFlush = now;
+            }
+            else if (_bufferSize == 0 || staged >= _bufferSize || now - lastFlush >= flushMs || stopping)
             {
                 WriteOut(staging, ref staged);
                 lastFlush = now;
@@ -184,11 +230,18 @@ internal sealed class AccessLogWriter : IAsyncDisposable
             {
                 return;
             }
-            // Announce the nap, then look once more: a line committed in between is either seen here or wakes us.
+            if (drained > 0)
+            {
+                // Busy: come back for the next batch instead of asking every producer to wake us.
+                Thread.Sleep(BusyNapMilliseconds);
+                continue;
+            }
+            // Idle: announce the sleep, then look once more; a line committed in between is either seen here or
+            // wakes us. With lines staged, wake up in time for flush=.
             Interlocked.Exchange(ref _writerIdle, 1);
             if (_committed.IsEmpty && !_stopping)
             {
-                _signal.Wait(waitMs);
+                _signal.Wait(staged > 0 ? (int)Math.Max(1, flushMs - (now - lastFlush)) : Timeout.Infinite);
             }
             Interlocked.Exchange(ref _writerIdle, 0);
         }
@@ -200,13 +253,9 @@ internal sealed class AccessLogWriter : IAsyncDisposable
         {
             return;
         }
-        try
+        if (_file is { } file && !file.Write(staging.AsSpan(0, staged), out string? error))
         {
-            _file?.Write(staging, 0, staged);
-        }
-        catch (IOException ex)
-        {
-            Console.Error.WriteLine($"fastproxy: write() to \"{_path}\" failed ({ex.Message})");
+            Console.Error.WriteLine($"fastproxy: [alert] write() to \"{_path}\" failed ({error})");
         }
         staged = 0;
     }

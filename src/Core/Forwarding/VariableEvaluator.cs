@@ -44,6 +44,14 @@ internal static class VariableEvaluator
         writer.Advance(written);
     }
 
+    /// <summary>The length of one variable part (the access log escapes each variable's value on its own).</summary>
+    public static int MeasurePart(in CompiledPart part, RequestContext context) =>
+        EvaluatePart(in part, context, default, measure: true, depth: 0);
+
+    /// <summary>Writes one variable part into <paramref name="destination"/>, which must hold <see cref="MeasurePart"/> bytes.</summary>
+    public static int WritePart(in CompiledPart part, RequestContext context, Span<byte> destination) =>
+        EvaluatePart(in part, context, destination, measure: false, depth: 0);
+
     /// <summary>
     /// Writes a value into a header field. $uri is decoded, so "%0D%0A" in a path (or a capture of it) would end the
     /// field and start another one the client chose; CR, LF and NUL therefore become SP, as RFC 9110 §5.5 allows a

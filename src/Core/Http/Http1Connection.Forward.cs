@@ -112,6 +112,8 @@ internal sealed partial class Http1Connection
                     // nginx's "no live upstreams": $upstream_addr names the group.
                     attempts.Begin(cluster.NameBytes);
                     attempts.End(502);
+                    _log.BeginUpstream(Timestamp());
+                    _log.EndUpstream(Timestamp());
                     failure = ExchangeOutcome.NoResponse;
                     break;
                 }
@@ -121,6 +123,7 @@ internal sealed partial class Http1Connection
                 var upstream = pool.TryLease(_services.Heartbeat.Now);
                 bool staleRetryAllowed = upstream is not null;
                 attempts.Begin(cluster.Addresses[destination.Index]);
+                _log.BeginUpstream(Timestamp());
 
                 ExchangeOutcome outcome;
                 try
@@ -151,6 +154,7 @@ internal sealed partial class Http1Connection
                 {
                     outcome = ExchangeOutcome.NoResponse;
                 }
+                _log.EndUpstream(Timestamp());
                 long now = cluster.State.TimeProvider.GetTimestamp();
 
                 switch (outcome)
@@ -281,6 +285,8 @@ internal sealed partial class Http1Connection
                         return handshake;
                     }
                 }
+                // nginx's $upstream_connect_time includes the TLS handshake.
+                _log.UpstreamConnected(Timestamp());
             }
             else
             {
@@ -305,6 +311,7 @@ internal sealed partial class Http1Connection
                 if (_head.ExpectContinue && _head.Version == Http1Version.Http11 && !_sentContinue)
                 {
                     _output.Write(StatusResponses.Continue100);
+                    _log.HeaderBytes += StatusResponses.Continue100.Length; // an interim head, not body
                     _sentContinue = true;
                     if (!await FlushClientAsync())
                     {
@@ -352,6 +359,7 @@ internal sealed partial class Http1Connection
             }
             _upstreamStatus = status;
             _context.Upstream.End(status);
+            _log.UpstreamHeader(Timestamp());
             if (status == 101)
             {
                 return await TunnelAsync(upstream, runtime);
@@ -459,9 +467,11 @@ internal sealed partial class Http1Connection
 
     private void WriteResponseHead(HttpResponseHead response, LocationRuntime runtime, bool dropTransferEncoding, ClientConnectionMode mode)
     {
+        long before = ClientUnflushed;
         var writer = new BufferWriter(_output);
         ResponseHeadWriter.Write(ref writer, response, runtime, _services.Date, _context, dropTransferEncoding, mode);
         writer.Commit();
+        CountResponseHead(response.StatusCode, before, 0);
     }
 
     /// <summary>Flushes towards the backend under proxy_send_timeout; false when it failed or timed out.</summary>
@@ -522,6 +532,7 @@ internal sealed partial class Http1Connection
                 _replay.Capture(slice);
                 _input.AdvanceTo(slice.End);
                 remaining -= take;
+                _log.RequestLength += take;
                 if (remaining == 0)
                 {
                     _requestBodyComplete = true;
@@ -540,6 +551,7 @@ internal sealed partial class Http1Connection
                     if (!data.IsEmpty)
                     {
                         total += data.Length;
+                        _log.RequestLength += data.Length;
                         if (max > 0 && total > max)
                         {
                             _input.AdvanceTo(consumed);
@@ -586,6 +598,7 @@ internal sealed partial class Http1Connection
         if (status == 0)
         {
             _linger = false;
+            _log.Status = 400; // nginx logs "client prematurely closed connection" while reading the body as 400
         }
         return ExchangeOutcome.ClientFailed;
     }
@@ -839,6 +852,10 @@ internal sealed partial class Http1Connection
                 foreach (var segment in buffer)
                 {
                     to.Write(segment.Span);
+                }
+                if (ReferenceEquals(to, _output))
+                {
+                    _log.BytesSent += buffer.Length; // the tunnel's bytes count as sent, as in nginx
                 }
                 from.AdvanceTo(buffer.End);
                 upstream.SetDeadline(_services.Heartbeat.Now + idleTicks);

@@ -304,6 +304,7 @@ internal sealed partial class Http1Connection
 
     private void WriteRejection(LocationRuntime runtime, int status, int retryAfterSeconds, bool keepAlive)
     {
+        long before = ClientUnflushed;
         var writer = new BufferWriter(_output);
         StatusResponses.WriteStatusLine(ref writer, status);
         writer.Write(_services.Date.Line);
@@ -328,6 +329,7 @@ internal sealed partial class Http1Connection
             writer.Write(body);
         }
         writer.Commit();
+        CountResponseHead(status, before, _head.Method != Http1Method.Head ? body.Length : 0);
     }
 
     // ---- Logging (strings only when the level is on) ---------------------------------------------------------

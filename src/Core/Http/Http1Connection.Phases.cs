@@ -200,6 +200,7 @@ internal sealed partial class Http1Connection
     /// <summary>A redirect FastProxy answers itself: the Location (made absolute) and nginx's status page.</summary>
     private void WriteRedirect(LocationRuntime runtime, int status, bool keepAlive)
     {
+        long before = ClientUnflushed;
         var writer = new BufferWriter(_output);
         StatusResponses.WriteStatusLine(ref writer, status);
         writer.Write(_services.Date.Line);
@@ -214,5 +215,6 @@ internal sealed partial class Http1Connection
             writer.Write(body);
         }
         writer.Commit();
+        CountResponseHead(status, before, _head.Method != Http1Method.Head ? body.Length : 0);
     }
 }

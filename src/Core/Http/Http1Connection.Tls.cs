@@ -78,13 +78,20 @@ internal sealed partial class Http1Connection
         {
             if (result.Error == TlsHandshakeError.PlainHttp && !_stopping)
             {
+                StartRequestLog(); // a request too, logged as nginx logs it: 400 (its line was read as TLS: "-")
+                long before = ClientUnflushed;
                 var writer = new BufferWriter(_output);
                 StatusResponses.WriteStatusLine(ref writer, 400);
                 writer.Write(_services.Date.Line);
                 writer.Write(s_plainHttpHeaders);
                 writer.Write(s_plainHttpPage);
                 writer.Commit();
+                CountResponseHead(400, before, s_plainHttpPage.Length);
                 await FlushClientAsync();
+                if (RefreshSnapshot())
+                {
+                    WriteAccessLog(400);
+                }
             }
             else
             {

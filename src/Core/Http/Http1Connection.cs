@@ -103,12 +103,18 @@ internal sealed partial class Http1Connection
                         WriteError(head, keepAlive: false, headOnly: false);
                         await FlushClientAsync();
                     }
+                    // A head that failed or was cut off is a request too (nginx logs it, 400 when cut off).
+                    _context.ConnectionRequests = _requests + 1;
+                    WriteAccessLog(400);
                     break;
                 }
+                _log.HasHead = true;
+                _log.RequestLength = _context.HeadBytes.Length;
                 // The snapshot is read once per request, when its head is complete: a reload applies to every
                 // request whose head arrives after it, also on connections opened before.
                 RefreshSnapshot();
                 bool keepAlive = await ProcessRequestAsync();
+                WriteAccessLog(499);
                 _context.EndRequest();
                 if (!keepAlive || _stopping)
                 {
@@ -125,6 +131,7 @@ internal sealed partial class Http1Connection
         }
         finally
         {
+            TryWriteAccessLog(500);
             _context.EndRequest();
             if (_tls is not null)
             {
@@ -252,6 +259,11 @@ internal sealed partial class Http1Connection
             Volatile.Write(ref _idle, 0);
             if (ClearClientTimeout())
             {
+                if (!started && !result.Buffer.IsEmpty)
+                {
+                    StartRequestLog();
+                }
+                CaptureFailedHead(result.Buffer);
                 _input.AdvanceTo(result.Buffer.Start);
                 // nginx closes without a response when nothing came; with a partial head it logs 408 and closes. We
                 // answer 408 then (RFC 9110 §15.5.9), so the client knows why.
@@ -272,6 +284,7 @@ internal sealed partial class Http1Connection
             if (!started && !buffer.IsEmpty)
             {
                 started = true;
+                StartRequestLog();
                 if (headDeadline == 0)
                 {
                     headDeadline = heartbeat.DeadlineAfter(server.ClientHeaderTimeout);
@@ -289,12 +302,14 @@ internal sealed partial class Http1Connection
             {
                 // Nothing of a malformed request goes anywhere: answer and close (the rest of the input is discarded
                 // by the lingering close).
+                CaptureFailedHead(buffer);
                 _input.AdvanceTo(buffer.End);
                 return status.ToStatusCode();
             }
             if (result.IsCompleted)
             {
                 // The client closed mid-head (or between requests): nothing to answer.
+                CaptureFailedHead(buffer);
                 _input.AdvanceTo(buffer.End);
                 _linger = false;
                 return -1;
@@ -327,6 +342,7 @@ internal sealed partial class Http1Connection
         _context.SetHost(host);
         var server = snapshot.Routes.SelectServer(_listen!.EndPoint, _context.Host);
         _context.Server = server;
+        _log.HasServer = true;
         if (_requests >= server.Config.KeepaliveRequests)
         {
             keepAlive = false;
@@ -429,6 +445,7 @@ internal sealed partial class Http1Connection
 
     private void WriteError(int status, bool keepAlive, bool headOnly)
     {
+        long before = ClientUnflushed;
         var writer = new BufferWriter(_output);
         StatusResponses.WriteErrorHead(ref writer, _services.Date, status, keepAlive);
         // add_header ... always applies to FastProxy's own error pages too (nginx runs its header filters on them).
@@ -442,6 +459,7 @@ internal sealed partial class Http1Connection
             writer.Write(StatusResponses.ErrorPage(status));
         }
         writer.Commit();
+        CountResponseHead(status, before, headOnly ? 0 : StatusResponses.ErrorPage(status).Length);
     }
 
     /// <summary>
@@ -455,6 +473,7 @@ internal sealed partial class Http1Connection
         int status = runtime.ReturnStatus;
         if (status == 444)
         {
+            _log.Status = 444;
             _linger = false;
             return false;
         }
@@ -468,6 +487,7 @@ internal sealed partial class Http1Connection
 
     private void WriteReturn(LocationRuntime runtime, int status, bool keepAlive)
     {
+        long before = ClientUnflushed;
         var writer = new BufferWriter(_output);
         bool headOnly = _head.Method == Http1Method.Head;
         StatusResponses.WriteStatusLine(ref writer, status);
@@ -515,6 +535,7 @@ internal sealed partial class Http1Connection
             }
         }
         writer.Commit();
+        CountResponseHead(status, before, headOnly ? 0 : textLength > 0 ? textLength : body.Length);
     }
 
     /// <summary>The Location of a <c>return 30x URL</c>; a URL starting with "/" is made absolute (absolute_redirect).</summary>
@@ -540,6 +561,7 @@ internal sealed partial class Http1Connection
         // send_timeout of the location (the listen address's default server before routing).
         var sendTimeout = _context.LocationRuntime?.Settings.SendTimeout ?? _listen?.DefaultServer.Settings.SendTimeout ?? TimeSpan.FromSeconds(60);
         SetClientTimeout(ClientTimeout.Send, _services.Heartbeat.DeadlineAfter(sendTimeout));
+        CountFlushed();
         var result = await _output.FlushAsync();
         bool fired = ClearClientTimeout();
         return !fired && !result.IsCompleted && !result.IsCanceled;

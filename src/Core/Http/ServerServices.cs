@@ -35,6 +35,9 @@ internal sealed class ServerServices
     public UpstreamPoolRegistry Pools { get; }
     public PipeScheduler Scheduler { get; }
 
+    /// <summary>The access-log files across reloads, and the log's clock.</summary>
+    public Diagnostics.AccessLogRegistry AccessLogs { get; init; } = new(new Diagnostics.LogTime(TimeProvider.System));
+
     /// <summary>The current configuration snapshot; a request reads it once.</summary>
     public ProxySnapshot Snapshot => Volatile.Read(ref _snapshot);
 

@@ -148,6 +148,9 @@ internal sealed partial class LocationRuntime
     public UpstreamTlsRuntime? UpstreamTls { get; init; }
 
     public byte[] ProxyHost { get; } = [];
+
+    /// <summary>Where requests that end in this location are logged (access_log); set when the snapshot is built.</summary>
+    public Diagnostics.AccessLogTarget[] AccessLogs { get; internal set; } = [];
     public byte[] ProxyPort { get; } = [];
 
     /// <summary>True when a client field of this name is replaced by a proxy_set_header of the same name.</summary>

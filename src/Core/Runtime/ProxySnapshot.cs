@@ -96,8 +96,24 @@ internal sealed partial class ProxySnapshot
         {
             return runtime;
         }
-        return _locations.GetOrAdd(settings, static (s, self) =>
-            new LocationRuntime(s, self.ClusterFor(s), self.Maps, self._limits.For(s)) { UpstreamTls = self._upstreamTls?.GetValueOrDefault(s) }, this);
+        return _locations.GetOrAdd(settings, static (s, self) => new LocationRuntime(s, self.ClusterFor(s), self.Maps, self._limits.For(s))
+        {
+            UpstreamTls = self._upstreamTls?.GetValueOrDefault(s),
+            AccessLogs = self.AccessLogs?.For(s) ?? [],
+        }, this);
+    }
+
+    /// <summary>The access-log files and formats of this snapshot (null until attached: nothing is logged).</summary>
+    internal Diagnostics.AccessLogPlan? AccessLogs { get; private set; }
+
+    /// <summary>Gives every compiled location its access-log targets, before the snapshot is put in force.</summary>
+    internal void AttachAccessLogs(Diagnostics.AccessLogPlan plan)
+    {
+        AccessLogs = plan;
+        foreach (var runtime in _locations.Values)
+        {
+            runtime.AccessLogs = plan.For(runtime.Settings);
+        }
     }
 
     private ClusterRuntime? ClusterFor(LocationSettings settings)

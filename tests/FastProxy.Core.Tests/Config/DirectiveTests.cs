@@ -458,4 +458,33 @@ public sealed class DirectiveTests
         var config = LoadHttpOk("log_format main '$remote_addr - $status '\n    '\"$request\"';\nserver { listen 127.0.0.1:1; access_log /tmp/x main; }");
         Assert.Equal("$remote_addr - $status \"$request\"", config.LogFormats["main"].Source);
     }
+
+    [Fact]
+    public void LogFormat_EscapeParameter_RecordedWithoutWarning()
+    {
+        var result = LoadHttp("log_format j escape=json '{\"s\":\"$status\"}';\nlog_format n escape=none '$status';\n" +
+            "log_format d escape=default '$status';\nserver { listen 127.0.0.1:1; access_log /tmp/x j; }");
+        Assert.True(result.Success);
+        Assert.Empty(result.Warnings());
+        var escapes = result.Config!.LogFormatEscapes;
+        Assert.Equal((LogEscape.Json, LogEscape.None, LogEscape.Default),
+            (escapes["j"], escapes["n"], escapes.GetValueOrDefault("d", LogEscape.Default)));
+    }
+
+    // nginx 1.22: two buffer= values for one file conflict; a directive without buffer= takes the file's buffer.
+    [Theory]
+    [InlineData("buffer=4k", "buffer=8k", false)]
+    [InlineData("buffer=4k flush=1s", "buffer=4k flush=2s", false)]
+    [InlineData("", "buffer=8k", true)]
+    [InlineData("buffer=8k", "", true)]
+    [InlineData("buffer=8k", "buffer=8k", true)]
+    public void AccessLog_SameFileTwoBuffers_ConflictAsNginx(string first, string second, bool ok)
+    {
+        var result = LoadHttp($"server {{ listen 127.0.0.1:1; access_log /tmp/x.log combined {first}; location / {{ access_log /tmp/x.log combined {second}; }} }}");
+        Assert.Equal(ok, result.Success);
+        if (!ok)
+        {
+            Assert.Equal("access_log \"/tmp/x.log\" already defined with conflicting parameters", Assert.Single(result.Errors()).Message);
+        }
+    }
 }
