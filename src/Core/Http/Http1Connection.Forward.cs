@@ -478,7 +478,7 @@ internal sealed partial class Http1Connection
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<bool> FlushUpstreamAsync(UpstreamConnection upstream, TimeSpan sendTimeout)
     {
-        upstream.SetDeadline(_services.Heartbeat.DeadlineAfter(sendTimeout));
+        upstream.SetSendDeadline(_services.Heartbeat.DeadlineAfter(sendTimeout));
         var result = await upstream.Output.FlushAsync();
         bool fired = upstream.ClearDeadline();
         return !fired && !upstream.TimedOut && !result.IsCompleted && !result.IsCanceled;
@@ -536,7 +536,7 @@ internal sealed partial class Http1Connection
                 if (remaining == 0)
                 {
                     _requestBodyComplete = true;
-                    return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : UpstreamSendFailure(upstream);
+                    return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : await UpstreamSendFailureAsync(upstream, settings);
                 }
                 if (result.IsCompleted)
                 {
@@ -565,7 +565,7 @@ internal sealed partial class Http1Connection
                         output.Write("0\r\n\r\n"u8);
                         _input.AdvanceTo(consumed);
                         _requestBodyComplete = true;
-                        return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : UpstreamSendFailure(upstream);
+                        return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : await UpstreamSendFailureAsync(upstream, settings);
                     }
                     if (status.IsError())
                     {
@@ -587,7 +587,7 @@ internal sealed partial class Http1Connection
             }
             if (!await FlushUpstreamAsync(upstream, settings.ProxySendTimeout))
             {
-                return UpstreamSendFailure(upstream);
+                return await UpstreamSendFailureAsync(upstream, settings);
             }
         }
     }
@@ -607,9 +607,48 @@ internal sealed partial class Http1Connection
     /// A failed or timed-out send is often a backend that answered early and stopped reading (or closed): when its
     /// answer is already buffered, that answer is what the client gets.
     /// </summary>
-    private static ExchangeOutcome UpstreamSendFailure(UpstreamConnection upstream) =>
-        HasEarlyResponse(upstream) ? ExchangeOutcome.EarlyResponse
-        : upstream.TimedOut ? ExchangeOutcome.SendTimeout : ExchangeOutcome.SendFailed;
+    /// <remarks>
+    /// The answer may have reached the socket but not yet the input pipe when the send timeout fired (a starved
+    /// receive loop): the timeout stopped only the sending half, so bytes the kernel holds are still read and relayed
+    /// (nginx handles ready read events before expired timers, so an answer that arrived in time wins there too).
+    /// </remarks>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<ExchangeOutcome> UpstreamSendFailureAsync(UpstreamConnection upstream, LocationSettings settings)
+    {
+        if (HasEarlyResponse(upstream))
+        {
+            return ExchangeOutcome.EarlyResponse;
+        }
+        if (!upstream.TimedOut)
+        {
+            return ExchangeOutcome.SendFailed;
+        }
+        if (upstream.Tls is null && !upstream.Transport.IsAborted && KernelHasInput(upstream.Transport.Socket))
+        {
+            upstream.ForgetTimeout();
+            upstream.SetDeadline(_services.Heartbeat.DeadlineAfter(settings.ProxyReadTimeout));
+            var result = await upstream.Input.ReadAsync();
+            bool fired = upstream.ClearDeadline();
+            upstream.Input.AdvanceTo(result.Buffer.Start);
+            if (!fired && !result.Buffer.IsEmpty)
+            {
+                return ExchangeOutcome.EarlyResponse;
+            }
+        }
+        return ExchangeOutcome.SendTimeout;
+    }
+
+    private static bool KernelHasInput(System.Net.Sockets.Socket socket)
+    {
+        try
+        {
+            return socket.Available > 0;
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>True when response bytes arrived while the request body is still being sent (a peek: nothing is consumed).</summary>
     private static bool HasEarlyResponse(UpstreamConnection upstream)

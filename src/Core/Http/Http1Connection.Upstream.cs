@@ -268,7 +268,7 @@ internal sealed partial class Http1Connection
             return ExchangeOutcome.SendFailed;   // not reachable: CanRetry refuses a retry without a kept body
         }
         WriteReplayBody(upstream.Output, kind);
-        return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : UpstreamSendFailure(upstream);
+        return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : await UpstreamSendFailureAsync(upstream, settings);
     }
 
     private void WriteReplayBody(PipeWriter output, BodyKind kind)

@@ -107,6 +107,29 @@ internal sealed class SocketConnection : IDuplexPipe
         _socket.Dispose();
     }
 
+    /// <summary>
+    /// Stops the sending half only (a send timeout): the send loop wakes and ends, a pending flush completes, and the
+    /// receive loop keeps reading, so what the peer already sent is not destroyed. Abort or CloseAsync still follow.
+    /// </summary>
+    public void AbortSend()
+    {
+        if (IsAborted)
+        {
+            return;
+        }
+        _output.Reader.CancelPendingRead();
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (SocketException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
     private async Task ReceiveLoopAsync()
     {
         var writer = _input.Writer;

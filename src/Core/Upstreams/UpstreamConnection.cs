@@ -16,6 +16,7 @@ internal sealed class UpstreamConnection
 {
     private long _deadline = Deadline.None;
     private int _timedOut;
+    private int _sendDeadline;
 
     public UpstreamConnection(Socket socket, UpstreamPool pool, DestinationState destination, PipeScheduler scheduler, SocketArgsPool? argsPool = null)
     {
@@ -60,7 +61,21 @@ internal sealed class UpstreamConnection
     /// <summary>True once a deadline on it fired; the operation that was waiting reports a timeout, not an error.</summary>
     public bool TimedOut => Volatile.Read(ref _timedOut) != 0;
 
-    public void SetDeadline(long deadline) => Volatile.Write(ref _deadline, deadline);
+    public void SetDeadline(long deadline)
+    {
+        Volatile.Write(ref _sendDeadline, 0);
+        Volatile.Write(ref _deadline, deadline);
+    }
+
+    /// <summary>
+    /// A proxy_send_timeout deadline: when it fires only the sending half is stopped, so that an answer the backend
+    /// already sent (an early 413 while it stopped reading the body) is still read from the socket and relayed.
+    /// </summary>
+    public void SetSendDeadline(long deadline)
+    {
+        Volatile.Write(ref _sendDeadline, 1);
+        Volatile.Write(ref _deadline, deadline);
+    }
 
     /// <summary>After a send timeout that turned out to be an early answer: its buffered bytes are still read.</summary>
     public void ForgetTimeout() => Volatile.Write(ref _timedOut, 0);
@@ -74,7 +89,14 @@ internal sealed class UpstreamConnection
         if (Deadline.TryFire(ref _deadline, now))
         {
             Volatile.Write(ref _timedOut, 1);
-            Transport.Abort();
+            if (Volatile.Read(ref _sendDeadline) != 0 && Tls is null)
+            {
+                Transport.AbortSend();
+            }
+            else
+            {
+                Transport.Abort();
+            }
         }
     }
 
