@@ -340,6 +340,10 @@ public sealed class ProxyServer : IAsyncDisposable
             listeners = [.. _listeners.Values];
             _listeners.Clear();
         }
+        // Connections learn of the stop before the listeners close: a response written from now on says
+        // "Connection: close" (nginx's graceful quit), even while a listener is still shutting down. A connection
+        // accepted meanwhile sees _stopping after it is registered and stops itself.
+        _connections.RequestStopAll();
         foreach (var listener in listeners)
         {
             await listener.StopAsync();

@@ -220,6 +220,18 @@ internal sealed partial class Http1Connection
         }
     }
 
+    /// <summary>
+    /// Makes the backend connection visible to <see cref="Abort"/> before any I/O on it; false when the server already
+    /// aborted this connection (a stop whose drain ended): nothing may start then, or a read nobody aborts would hold
+    /// the stop until the backend answers. Abort() aborts the client transport (an Interlocked exchange) before it
+    /// reads _upstream, and this exchange is a full fence before IsAborted is read: one of the two always sees the other.
+    /// </summary>
+    private bool PublishUpstream(UpstreamConnection upstream)
+    {
+        Interlocked.Exchange(ref _upstream, upstream);
+        return !_transport.IsAborted;
+    }
+
     private static bool IsTimeout(ExchangeOutcome outcome) =>
         outcome is ExchangeOutcome.ConnectTimeout or ExchangeOutcome.SendTimeout or ExchangeOutcome.ReadTimeout;
 
@@ -262,7 +274,11 @@ internal sealed partial class Http1Connection
                 SocketConnection.ConfigureSocket(socket);
                 upstream = new UpstreamConnection(socket, pool, destination, _services.Scheduler, _services.SocketArgs);
                 pool.CountCreated();
-                Volatile.Write(ref _upstream, upstream);
+                if (!PublishUpstream(upstream))
+                {
+                    upstream.Discard();
+                    return ExchangeOutcome.ClientFailed;
+                }
                 upstream.SetDeadline(heartbeat.DeadlineAfter(settings.ProxyConnectTimeout));
                 var connect = await upstream.Transport.ConnectAsync(destination.EndPoint);
                 if (upstream.ClearDeadline() || upstream.TimedOut)
@@ -288,9 +304,10 @@ internal sealed partial class Http1Connection
                 // nginx's $upstream_connect_time includes the TLS handshake.
                 _log.UpstreamConnected(Timestamp());
             }
-            else
+            else if (!PublishUpstream(upstream))
             {
-                Volatile.Write(ref _upstream, upstream);
+                upstream.Discard();
+                return ExchangeOutcome.ClientFailed;
             }
             upstream.Requests++;
 

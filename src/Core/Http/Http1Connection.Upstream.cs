@@ -161,14 +161,16 @@ internal sealed partial class Http1Connection
         {
             // Take the signal before looking again, so a slot freed in between is not missed.
             Task released = cluster.State.WhenCapacityReleased();
+            // Before the pick: a stop aborting every connection frees the slot this wait is for (the aborted request
+            // at the backend ends), and a connection the server gave up on must not take it and start an exchange.
+            if (aborted.Task.IsCompleted)
+            {
+                return null;   // the server is stopping and gave up on this connection
+            }
             var destination = TryAcquireDestination(cluster, out bool saturated);
             if (destination is not null || !saturated)
             {
                 return destination;
-            }
-            if (aborted.Task.IsCompleted)
-            {
-                return null;   // the server is stopping and gave up on this connection
             }
             var remaining = limit - time.GetElapsedTime(start);
             if (remaining <= TimeSpan.Zero)
