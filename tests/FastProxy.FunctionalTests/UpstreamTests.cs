@@ -1,3 +1,4 @@
+using FastProxy.LoadBalancing.Tests;
 using System.Net;
 using FastProxy.Config;
 using FastProxy.FunctionalTests.Infrastructure;
