@@ -353,7 +353,6 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             healthStopped = _services.Snapshot.StopHealthChecksAsync();
         }
-        _connections.RequestStopAll();
         var pending = Pending();
         if (pending.Count > 0)
         {
