@@ -206,8 +206,11 @@ public sealed class BodyTests
             if (backendCloses)
             {
                 // A lingering close, as real servers do (an abrupt close with unread input would send RST, which
-                // can destroy the answer in transit): FIN, then read and drop until the proxy goes.
+                // can destroy the answer in transit): FIN, then read and drop until the proxy goes. The draining
+                // waits until the client has its answer: a backend that drained at once could take the whole body
+                // before the proxy saw the answer, and then the exchange is complete and the client rightly kept.
                 c.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+                await release.Task.WaitAsync(TimeSpan.FromSeconds(10));
                 await c.Reader.ReadToEndAsync();
             }
             else
