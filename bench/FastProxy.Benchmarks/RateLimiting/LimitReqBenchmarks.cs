@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using FastProxy.RateLimiting;
@@ -16,7 +15,9 @@ namespace FastProxy.Benchmarks.RateLimiting;
 /// Run: <c>dotnet run -c Release --project bench/FastProxy.Benchmarks -- --filter '*LimitReq*' --job short</c>.
 /// "all cores" runs Environment.ProcessorCount threads started once, released per invocation by a barrier, sharing
 /// the same number of operations as the single-threaded runs: the time per operation is wall time divided by all
-/// operations (perfect scaling would divide the single-threaded cost by the number of cores).
+/// operations (perfect scaling would divide the single-threaded cost by the number of cores). Throughput against the
+/// number of threads on distinct keys: <see cref="LimitReqScalingBenchmarks"/>; the lookup alone:
+/// <see cref="LimitTableLookupBenchmarks"/>.
 /// </remarks>
 [MemoryDiagnoser]
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
@@ -54,8 +55,8 @@ public class LimitReqBenchmarks
         var clockZone = LimitReqZone.Create("clock", 8 << 20, "$binary_remote_addr", new LimitRate(LimitRate.MaxMilliPerSecond), _systemClock);
         _admitPolicy = new LimitReqPolicy([LimitReqRule.WithNoDelay(admitZone, 10)]);
         _clockPolicy = new LimitReqPolicy([LimitReqRule.WithNoDelay(clockZone, 60_000)]);
-        _admitBaseline = new LockedLeakyBuckets(LimitRate.PerSecond(1000).MilliPerSecond, 10_000);
-        _clockBaseline = new LockedLeakyBuckets(LimitRate.MaxMilliPerSecond, 60_000_000);
+        _admitBaseline = new LockedLeakyBuckets(LimitRate.PerSecond(1000).MilliPerSecond, 10_000, ManyKeys);
+        _clockBaseline = new LockedLeakyBuckets(LimitRate.MaxMilliPerSecond, 60_000_000, ManyKeys);
 
         _keys = new byte[ManyKeys * 4];
         for (int i = 0; i < ManyKeys; i++)
@@ -223,118 +224,4 @@ public class LimitReqBenchmarks
     private ReadOnlySpan<byte> Key(int index) => new(_keys, index * 4, 4);
 
     private uint KeyValue(int index) => BinaryPrimitives.ReadUInt32BigEndian(Key(index));
-
-    /// <summary>The baseline: one Dictionary behind one lock, nginx's arithmetic, no eviction.</summary>
-    private sealed class LockedLeakyBuckets(long rate, long burstMilli)
-    {
-        private readonly Dictionary<uint, (long Last, long Excess)> _states = new(ManyKeys);
-        private readonly Lock _lock = new();
-
-        public bool TryAdmit(uint key, long now)
-        {
-            lock (_lock)
-            {
-                ref (long Last, long Excess) state = ref CollectionsMarshal.GetValueRefOrAddDefault(_states, key, out bool exists);
-                if (!exists)
-                {
-                    state = (now, 0);
-                    return true;
-                }
-
-                long ms = now - state.Last;
-                if (ms < -60000)
-                {
-                    ms = 1;
-                }
-                else if (ms < 0)
-                {
-                    ms = 0;
-                }
-
-                long excess = state.Excess - rate * Math.Min(ms, 1L << 33) / 1000 + 1000;
-                if (excess < 0)
-                {
-                    excess = 0;
-                }
-
-                if (excess > burstMilli)
-                {
-                    return false;
-                }
-
-                state.Excess = excess;
-                if (ms != 0)
-                {
-                    state.Last = now;
-                }
-
-                return true;
-            }
-        }
-    }
-
-    private sealed class FrozenTimeProvider : TimeProvider
-    {
-        public override long TimestampFrequency => 1000;
-
-        public override long GetTimestamp() => 0;
-    }
-}
-
-/// <summary>Threads started once and released together for each benchmark invocation (no allocation per run).</summary>
-internal sealed class WorkerGang : IDisposable
-{
-    private readonly Thread[] _threads;
-    private readonly Barrier _start;
-    private readonly Barrier _end;
-    private Action<int>? _work;
-    private volatile bool _stopping;
-
-    public WorkerGang(int count)
-    {
-        _start = new Barrier(count + 1);
-        _end = new Barrier(count + 1);
-        _threads = new Thread[count];
-        for (int i = 0; i < count; i++)
-        {
-            int id = i;
-            _threads[i] = new Thread(() => Loop(id)) { IsBackground = true, Name = $"bench-worker-{id}" };
-            _threads[i].Start();
-        }
-    }
-
-    public void Run(Action<int> work)
-    {
-        Volatile.Write(ref _work, work);
-        _start.SignalAndWait();
-        _end.SignalAndWait();
-    }
-
-    public void Dispose()
-    {
-        _stopping = true;
-        _start.SignalAndWait();
-        foreach (Thread thread in _threads)
-        {
-            thread.Join(TimeSpan.FromSeconds(10));
-        }
-
-        _start.Dispose();
-        _end.Dispose();
-    }
-
-    private void Loop(int id)
-    {
-        while (true)
-        {
-            _start.SignalAndWait();
-            if (_stopping)
-            {
-                return;
-            }
-
-            Volatile.Read(ref _work)!(id);
-            _end.SignalAndWait();
-        }
-    }
 }
