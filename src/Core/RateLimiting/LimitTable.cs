@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Security.Cryptography;
 
 namespace FastProxy.RateLimiting;
@@ -14,6 +15,7 @@ internal readonly struct LimitKey
     public readonly int Info;          // 1..16: key stored inline (its length); 0xFF: 128-bit SipHash of a longer key
     public readonly uint Hash;         // picks the bucket
     public readonly byte Fingerprint;  // filters slots inside the bucket
+    public readonly byte Home;         // the slot an insert tries first, and the one a lookup prefetches
 
     public LimitKey(ulong k0, ulong k1, int info, ulong hash)
     {
@@ -22,6 +24,7 @@ internal readonly struct LimitKey
         Info = info;
         Hash = (uint)(hash >> 32);
         Fingerprint = (byte)hash;
+        Home = (byte)((hash >> 8) & (LimitTable.SlotsPerBucket - 1));
     }
 }
 
@@ -86,6 +89,11 @@ internal interface ILimitSlotPolicy
 ///         [16..24) state (the limit's 64-bit word, updated by CAS)
 ///         [24..28) touch (ms of the last lookup, for LRU)     [28..32) meta (taken bit, key length)
 /// </code>
+/// <para><b>Home slot.</b> A lookup needs the header (which slots are live, their fingerprints) before it knows which
+/// slot to read, so on a big table its two cache misses would follow each other. Each key therefore has a home slot
+/// (5 bits of its hash, independent of bucket and fingerprint): an insert claims it when it is free, and a lookup
+/// prefetches its line while it reads the header, so for most keys both misses overlap. Where a key sits in its bucket
+/// changes nothing else: any free slot is as valid as another, and lookups still go through the header.</para>
 /// <para><b>Membership.</b> A slot belongs to the bucket's key set only while its bit is set in the control word, and
 /// every change of that set is one CAS of the control word that also bumps the version. That CAS is what makes
 /// "insert the key if absent" atomic: an inserter claims a private slot, writes the key, re-checks that the key is
@@ -140,8 +148,9 @@ internal sealed class LimitTable
 
         _bucketCount = bucketCount;
 
-        // Pinned (pinned object heap) so that the 64-byte alignment computed once stays true: a bucket header and
-        // each slot then sit in whole cache lines, and a lookup touches two lines (header, matching slot).
+        // Pinned (pinned object heap) so that the 64-byte alignment computed once stays true (and the home slot can
+        // be prefetched by address): a bucket header and each slot then sit in whole cache lines, and a lookup
+        // touches two lines (header, matching slot).
         _memory = GC.AllocateArray<byte>(bucketCount * BucketBytes + 64, pinned: true);
         _offset = AlignmentOffset(_memory);
 
@@ -216,7 +225,7 @@ internal sealed class LimitTable
 
             uint visible = (uint)snapshot.Control;
             long previous;
-            int i = ClaimFree(ref bucket, visible);
+            int i = ClaimFree(ref bucket, visible, key.Home);
             if (i >= 0)
             {
                 previous = Volatile.Read(ref SlotRef(ref bucket, i).State);
@@ -341,6 +350,7 @@ internal sealed class LimitTable
     private bool TryFindIn<TPolicy>(ref byte bucket, int bucketIndex, in LimitKey key, out SlotSnapshot snapshot)
         where TPolicy : struct, ILimitSlotPolicy
     {
+        PrefetchSlot(ref bucket, key.Home);
         ref long control = ref ControlRef(ref bucket);
         while (true)
         {
@@ -380,22 +390,42 @@ internal sealed class LimitTable
         }
     }
 
-    private static int ClaimFree(ref byte bucket, uint visible)
+    private static int ClaimFree(ref byte bucket, uint visible, int home)
     {
         uint free = ~visible;
+        if ((free & (1u << home)) != 0 && TryClaim(ref SlotRef(ref bucket, home).Meta))
+        {
+            return home;
+        }
+
+        free &= ~(1u << home);
         while (free != 0)
         {
             int i = BitOperations.TrailingZeroCount(free);
             free &= free - 1;
-            ref int meta = ref SlotRef(ref bucket, i).Meta;
-            int m = Volatile.Read(ref meta);
-            if ((m & MetaTaken) == 0 && Interlocked.CompareExchange(ref meta, m | MetaTaken, m) == m)
+            if (TryClaim(ref SlotRef(ref bucket, i).Meta))
             {
                 return i;
             }
         }
 
         return -1;
+    }
+
+    private static bool TryClaim(ref int meta)
+    {
+        int m = Volatile.Read(ref meta);
+        return (m & MetaTaken) == 0 && Interlocked.CompareExchange(ref meta, m | MetaTaken, m) == m;
+    }
+
+    // A hint only: it changes no value and orders nothing. Without it the slot's miss starts after the header's.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void PrefetchSlot(ref byte bucket, int i)
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(Unsafe.AsPointer(ref SlotRef(ref bucket, i)));
+        }
     }
 
     private static int ClaimVictim<TPolicy>(ref byte bucket, uint visible, long now, ref TPolicy policy, out long tombstone)

@@ -189,6 +189,32 @@ public class LimitTableTests
     }
 
     [Fact]
+    public void FindOrInsert_HomeSlotFreeOrTaken_KeyFoundEitherWay()
+    {
+        // The first key of a home takes it (so a lookup's prefetch of that line is right); a second key with the same
+        // home takes another slot, and both stay exact.
+        var (_, clock) = NewClock();
+        var policy = OneBucketPolicy(clock, out LimitReqZone zone);
+        LimitTable table = zone.Table;
+        byte[] first = IPv4(0);
+        byte home = table.CreateKey(first).Home;
+        byte[] second = Enumerable.Range(1, 10_000).Select(i => IPv4((uint)i)).First(k => table.CreateKey(k).Home == home);
+
+        Assert.Equal(LimitAction.Pass, policy.Evaluate(first).Action);
+        Assert.Equal(LimitAction.Pass, policy.Evaluate(second).Action);
+
+        LimitKey firstKey = table.CreateKey(first);
+        LimitKey secondKey = table.CreateKey(second);
+        Assert.True(table.TryFind<LimitReqSlotPolicy>(in firstKey, out SlotSnapshot a));
+        Assert.True(table.TryFind<LimitReqSlotPolicy>(in secondKey, out SlotSnapshot b));
+        Assert.Equal(home, a.Slot);
+        Assert.NotEqual(home, b.Slot);
+        Assert.Equal(LimitAction.Reject, policy.Evaluate(first).Action);     // burst 0, same millisecond
+        Assert.Equal(LimitAction.Reject, policy.Evaluate(second).Action);
+        Assert.Equal(2, table.DebugLiveSlots<LimitReqSlotPolicy>().Count);
+    }
+
+    [Fact]
     public void CreateKey_SameKeyInTwoTables_HashesDiffer()
     {
         // Each table draws its own SipHash key: bucket positions cannot be predicted from outside.
