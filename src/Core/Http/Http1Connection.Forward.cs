@@ -270,9 +270,7 @@ internal sealed partial class Http1Connection
         {
             if (upstream is null)
             {
-                var socket = new Socket(destination.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                SocketConnection.ConfigureSocket(socket);
-                upstream = new UpstreamConnection(socket, pool, destination, _services.Scheduler, _services.SocketArgs);
+                upstream = new UpstreamConnection(_services.Transport.CreateOutbound(destination.EndPoint.AddressFamily), pool, destination);
                 pool.CountCreated();
                 if (!PublishUpstream(upstream))
                 {
@@ -640,7 +638,7 @@ internal sealed partial class Http1Connection
         {
             return ExchangeOutcome.SendFailed;
         }
-        if (upstream.Tls is null && !upstream.Transport.IsAborted && KernelHasInput(upstream.Transport.Socket))
+        if (upstream.Tls is null && !upstream.Transport.IsAborted && upstream.Transport.HasKernelInput())
         {
             upstream.ForgetTimeout();
             upstream.SetDeadline(_services.Heartbeat.DeadlineAfter(settings.ProxyReadTimeout));
@@ -653,18 +651,6 @@ internal sealed partial class Http1Connection
             }
         }
         return ExchangeOutcome.SendTimeout;
-    }
-
-    private static bool KernelHasInput(System.Net.Sockets.Socket socket)
-    {
-        try
-        {
-            return socket.Available > 0;
-        }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
-        {
-            return false;
-        }
     }
 
     /// <summary>True when response bytes arrived while the request body is still being sent (a peek: nothing is consumed).</summary>

@@ -36,7 +36,7 @@ internal sealed partial class Http1Connection
     /// <summary>The TLS layer once the handshake succeeded.</summary>
     private TlsConnection? _tls;
 
-    public Http1Connection(ServerServices services, SocketConnection transport, IPEndPoint listenEndPoint, TlsServerContext tls)
+    public Http1Connection(ServerServices services, TransportConnection transport, IPEndPoint listenEndPoint, TlsServerContext tls)
         : this(services, transport, listenEndPoint)
     {
         _tlsContext = tls;
@@ -56,15 +56,11 @@ internal sealed partial class Http1Connection
     private async ValueTask<bool> AuthenticateTlsAsync()
     {
         // A graceful stop may end a connection still in its handshake, as an idle one (RequestStop wakes this read).
-        EndPoint? remote;
-        try
-        {
-            remote = _transport.Socket.RemoteEndPoint;
-        }
-        catch (ObjectDisposedException)
+        if (_transport.IsAborted)
         {
             return false; // aborted (server stopping) before the handshake began
         }
+        EndPoint? remote = _transport.RemoteEndPoint;
         Volatile.Write(ref _idle, 1);
         Interlocked.MemoryBarrier();
         if (_stopping)

@@ -35,7 +35,7 @@ internal enum ClientTimeout
 internal sealed partial class Http1Connection
 {
     private readonly ServerServices _services;
-    private readonly SocketConnection _transport;
+    private readonly TransportConnection _transport;
     // Not readonly: a TLS connection switches them to its plaintext pipes after the handshake (Http1Connection.Tls.cs).
     private PipeReader _input;
     private PipeWriter _output;
@@ -60,7 +60,7 @@ internal sealed partial class Http1Connection
     private int _idle;
     private bool _linger = true;
 
-    public Http1Connection(ServerServices services, SocketConnection transport, IPEndPoint listenEndPoint)
+    public Http1Connection(ServerServices services, TransportConnection transport, IPEndPoint listenEndPoint)
     {
         _services = services;
         _transport = transport;
@@ -68,7 +68,7 @@ internal sealed partial class Http1Connection
         _output = transport.Output;
         _listenEndPoint = listenEndPoint;
         Id = services.NextConnectionSerial();
-        _context = new RequestContext(transport.Socket.RemoteEndPoint as IPEndPoint, transport.Socket.LocalEndPoint as IPEndPoint, Id);
+        _context = new RequestContext(transport.RemoteEndPoint, transport.LocalEndPoint, Id);
     }
 
     public long Id { get; }

@@ -34,7 +34,7 @@ internal sealed class TlsConnection : IDuplexPipe
     private const int MaxRecordPlaintext = 16 * 1024;
 
     private readonly SslStream _stream;
-    private readonly SocketConnection _transport;
+    private readonly TransportConnection _transport;
     private readonly Pipe _input;
     private readonly Pipe _output;
     private Task? _readTask;
@@ -42,7 +42,7 @@ internal sealed class TlsConnection : IDuplexPipe
     private volatile bool _inputEnded;
     private int _disposed;
 
-    public TlsConnection(SslStream stream, SocketConnection transport, PipeScheduler scheduler, MemoryPool<byte>? pool = null)
+    public TlsConnection(SslStream stream, TransportConnection transport, PipeScheduler scheduler, MemoryPool<byte>? pool = null)
     {
         _stream = stream;
         _transport = transport;

@@ -1,0 +1,327 @@
+using System.IO.Pipelines;
+using System.Threading.Tasks.Sources;
+using static FastProxy.Transport.Epoll.LinuxInterop;
+
+namespace FastProxy.Transport.Epoll;
+
+/// <summary>
+/// The output side of an <see cref="EpollConnection"/>, with <see cref="PipeWriter"/>'s contract: bytes are buffered in
+/// pooled blocks and a flush sends them straight to the socket (one send, or one sendmsg for several blocks). The
+/// flush completes when the kernel took everything; when its buffer is full, the flush waits for the next output
+/// event and the loop thread sends the rest. That wait is the proxy's backpressure towards a slow peer.
+/// </summary>
+internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult>
+{
+    private const int MaxIoVectors = 16;
+
+    private readonly EpollConnection _connection;
+    private readonly int _fd;
+
+    private BufferSegment? _head;
+    private int _headIndex; // bytes of _head already sent
+    private BufferSegment? _tail;
+    private long _unflushed;
+
+    private bool _failed;
+    private volatile bool _sendStopped;
+    private int _drainedAt = -1;
+
+    private ManualResetValueTaskSourceCore<FlushResult> _source;
+    private int _waiting;
+    private int _cancelRequested;
+
+    public EpollPipeWriter(EpollConnection connection, int fd)
+    {
+        _connection = connection;
+        _fd = fd;
+        _source.RunContinuationsAsynchronously = false;
+    }
+
+    public bool HasBuffered => _head is not null && (!ReferenceEquals(_head, _tail) || _headIndex < _head.End);
+
+    // ---- PipeWriter -------------------------------------------------------------------------------------------
+
+    public override bool CanGetUnflushedBytes => true;
+
+    public override long UnflushedBytes => _unflushed;
+
+    public override Memory<byte> GetMemory(int sizeHint = 0) => EnsureTail(sizeHint).FreeMemory;
+
+    public override Span<byte> GetSpan(int sizeHint = 0) => EnsureTail(sizeHint).FreeSpan;
+
+    public override void Advance(int bytes)
+    {
+        if (bytes == 0)
+        {
+            return;
+        }
+        var tail = _tail ?? throw new InvalidOperationException("Advance without GetMemory or GetSpan.");
+        if ((uint)bytes > (uint)tail.Free)
+        {
+            throw new ArgumentOutOfRangeException(nameof(bytes));
+        }
+        tail.Grow(bytes);
+        _unflushed += bytes;
+    }
+
+    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        _unflushed = 0;
+        return FlushBufferedAsync();
+    }
+
+    public override void CancelPendingFlush()
+    {
+        Volatile.Write(ref _cancelRequested, 1);
+        if (TakeWaiting())
+        {
+            _connection.PostWork(EpollConnection.WriteWake);
+        }
+    }
+
+    public override void Complete(Exception? exception = null)
+    {
+        // The connection's close sends what is still buffered and then FIN.
+    }
+
+    // ---- Sending ------------------------------------------------------------------------------------------------
+
+    internal ValueTask<FlushResult> FlushBufferedAsync()
+    {
+        while (true)
+        {
+            if (TryComplete(out var result))
+            {
+                return new(result);
+            }
+            int seen = Volatile.Read(ref _connection.WriteEvents);
+            if (seen != _drainedAt && Send(seen))
+            {
+                return new(Finished());
+            }
+            _source.Reset();
+            Interlocked.Exchange(ref _waiting, 1);
+            if (Volatile.Read(ref _connection.WriteEvents) == seen && Volatile.Read(ref _cancelRequested) == 0
+                && !_connection.IsAborted && !_sendStopped)
+            {
+                return new(this, _source.Version);
+            }
+            if (!TakeWaiting())
+            {
+                return new(this, _source.Version); // the loop thread took the flush over and completes it
+            }
+        }
+    }
+
+    /// <summary>A result without sending: cancelled, failed, or nothing left to send.</summary>
+    private bool TryComplete(out FlushResult result)
+    {
+        if (Volatile.Read(ref _cancelRequested) != 0 && Interlocked.Exchange(ref _cancelRequested, 0) != 0)
+        {
+            result = new FlushResult(isCanceled: true, isCompleted: false);
+            return true;
+        }
+        if (_failed || _sendStopped || _connection.IsAborted)
+        {
+            _failed = true;
+            ReleaseBlocks();
+            result = new FlushResult(isCanceled: false, isCompleted: true);
+            return true;
+        }
+        if (!HasBuffered)
+        {
+            ReleaseBlocks();
+            result = default;
+            return true;
+        }
+        result = default;
+        return false;
+    }
+
+    private FlushResult Finished() => _failed ? new FlushResult(isCanceled: false, isCompleted: true) : default;
+
+    /// <summary>
+    /// Sends what is buffered. True when done (all sent, or failed); false when the kernel's buffer is full, which a
+    /// short send already says (nginx's ngx_writev does not ask again to learn EAGAIN either).
+    /// </summary>
+    private bool Send(int seen)
+    {
+        var iov = stackalloc IoVec[MaxIoVectors];
+        while (true)
+        {
+            var head = _head;
+            if (head is null || !HasBuffered)
+            {
+                ReleaseBlocks();
+                return true;
+            }
+            nint attempted;
+            nint sent;
+            if (ReferenceEquals(head, _tail) || head.Next is null)
+            {
+                attempted = head.End - _headIndex;
+                sent = send(_fd, head.Pointer + _headIndex, attempted, MSG_NOSIGNAL);
+            }
+            else
+            {
+                int count = 0;
+                attempted = 0;
+                for (var segment = head; segment is not null && count < MaxIoVectors; segment = (BufferSegment?)segment.Next)
+                {
+                    int start = ReferenceEquals(segment, head) ? _headIndex : 0;
+                    int length = segment.End - start;
+                    if (length == 0)
+                    {
+                        continue;
+                    }
+                    iov[count].Base = segment.Pointer + start;
+                    iov[count].Length = (nuint)length;
+                    attempted += length;
+                    count++;
+                }
+                var message = new MsgHdr { Iov = iov, IovLength = (nuint)count };
+                sent = sendmsg(_fd, &message, MSG_NOSIGNAL);
+            }
+            if (sent < 0)
+            {
+                int errno = Errno;
+                if (errno == EINTR)
+                {
+                    continue;
+                }
+                if (errno == EAGAIN)
+                {
+                    _drainedAt = seen;
+                    return false;
+                }
+                _failed = true;
+                ReleaseBlocks();
+                return true;
+            }
+            Consume(sent);
+            if (sent < attempted)
+            {
+                _drainedAt = seen;
+                return false;
+            }
+        }
+    }
+
+    private void Consume(nint count)
+    {
+        while (count > 0)
+        {
+            var head = _head!;
+            int available = head.End - _headIndex;
+            if (count < available)
+            {
+                _headIndex += (int)count;
+                return;
+            }
+            count -= available;
+            var next = (BufferSegment?)head.Next;
+            if (next is null)
+            {
+                _headIndex = head.End;
+                return;
+            }
+            BufferSegment.Return(head);
+            _head = next;
+            _headIndex = 0;
+        }
+    }
+
+    private BufferSegment EnsureTail(int sizeHint)
+    {
+        int needed = Math.Max(sizeHint, 1);
+        var tail = _tail;
+        if (tail is not null && tail.Free >= needed)
+        {
+            return tail;
+        }
+        var block = BufferSegment.Rent(needed);
+        if (tail is null)
+        {
+            _head = block;
+            _headIndex = 0;
+        }
+        else if (!HasBuffered)
+        {
+            BufferSegment.Return(tail);
+            _head = block;
+            _headIndex = 0;
+        }
+        else
+        {
+            tail.SetNext(block);
+        }
+        _tail = block;
+        return block;
+    }
+
+    private void ReleaseBlocks()
+    {
+        var segment = _head;
+        while (segment is not null)
+        {
+            var next = (BufferSegment?)segment.Next;
+            BufferSegment.Return(segment);
+            segment = next;
+        }
+        _head = _tail = null;
+        _headIndex = 0;
+    }
+
+    // ---- The loop's side ----------------------------------------------------------------------------------------
+
+    internal void OnWritable()
+    {
+        if (Volatile.Read(ref _waiting) == 1 && TakeWaiting())
+        {
+            ResumeWaiting();
+        }
+    }
+
+    internal bool TakeWaiting() => Interlocked.CompareExchange(ref _waiting, 0, 1) == 1;
+
+    internal void ResumeWaiting()
+    {
+        while (true)
+        {
+            if (TryComplete(out var result))
+            {
+                _source.SetResult(result);
+                return;
+            }
+            int seen = Volatile.Read(ref _connection.WriteEvents);
+            if (Send(seen))
+            {
+                _source.SetResult(Finished());
+                return;
+            }
+            Interlocked.Exchange(ref _waiting, 1);
+            if (Volatile.Read(ref _connection.WriteEvents) == seen && Volatile.Read(ref _cancelRequested) == 0
+                && !_connection.IsAborted && !_sendStopped)
+            {
+                return;
+            }
+            if (!TakeWaiting())
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>A send timeout: nothing more goes out; a waiting flush reports the end.</summary>
+    internal void StopSending() => _sendStopped = true;
+
+    /// <summary>At close: every block back to the pool.</summary>
+    internal void Release() => ReleaseBlocks();
+
+    FlushResult IValueTaskSource<FlushResult>.GetResult(short token) => _source.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<FlushResult>.GetStatus(short token) => _source.GetStatus(token);
+
+    void IValueTaskSource<FlushResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _source.OnCompleted(continuation, state, token, flags);
+}
