@@ -551,6 +551,7 @@ internal sealed partial class Http1Connection
                 if (remaining == 0)
                 {
                     _requestBodyComplete = true;
+                    _inputMayFollow = false;
                     return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : await UpstreamSendFailureAsync(upstream, settings);
                 }
                 if (result.IsCompleted)
@@ -580,6 +581,7 @@ internal sealed partial class Http1Connection
                         output.Write("0\r\n\r\n"u8);
                         _input.AdvanceTo(consumed);
                         _requestBodyComplete = true;
+                        _inputMayFollow = false;
                         return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : await UpstreamSendFailureAsync(upstream, settings);
                     }
                     if (status.IsError())

@@ -320,6 +320,9 @@ internal sealed class SocketConnection : TransportConnection
     /// <summary>Connects the (not yet started) socket; the caller starts the loops when this succeeds.</summary>
     public override ValueTask<SocketOperationResult> ConnectAsync(IPEndPoint endPoint) => _receiver.ConnectAsync(_socket, endPoint);
 
+    /// <summary>The receive loop reads ahead, so input may be in flight at any time: always linger, as before.</summary>
+    public override bool HasPendingInput() => true;
+
     public override bool HasKernelInput()
     {
         try

@@ -49,6 +49,12 @@ internal abstract class TransportConnection : IDuplexPipe
     /// <summary>Connects an outbound connection; errors are values.</summary>
     public abstract ValueTask<SocketOperationResult> ConnectAsync(IPEndPoint endPoint);
 
+    /// <summary>
+    /// True when input is waiting: bytes received but not consumed, or (as far as the transport can tell without a
+    /// syscall) bytes in the kernel. A close lingers only then, unless the HTTP code knows more is coming.
+    /// </summary>
+    public abstract bool HasPendingInput();
+
     /// <summary>True when the kernel holds received bytes not yet read into <see cref="Input"/> (a peek).</summary>
     public abstract bool HasKernelInput();
 }

@@ -34,7 +34,7 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
     private readonly EpollPipeReader _reader;
     private readonly EpollPipeWriter _writer;
     private readonly IPEndPoint? _remote;
-    private readonly IPEndPoint? _local;
+    private IPEndPoint? _local;
     private nint _handle;
     private int _fdState;
     private int _posted;
@@ -66,10 +66,7 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
     /// <summary>A connection just accepted on <paramref name="loop"/>'s thread.</summary>
     public static EpollConnection Accepted(int fd, EpollLoop loop, IPEndPoint? remote)
     {
-        SockAddrBuffer address;
-        uint length = (uint)sizeof(SockAddrBuffer);
-        var local = getsockname(fd, &address, &length) == 0 ? ReadSockAddr(&address, length) : null;
-        var connection = new EpollConnection(fd, loop, remote, local);
+        var connection = new EpollConnection(fd, loop, remote, null);
         connection.RegisterOrFail();
         return connection;
     }
@@ -103,7 +100,20 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
 
     public override IPEndPoint? RemoteEndPoint => _remote;
 
-    public override IPEndPoint? LocalEndPoint => _local;
+    /// <summary>Read on first use (getsockname), from the code that owns the connection.</summary>
+    public override IPEndPoint? LocalEndPoint
+    {
+        get
+        {
+            if (_local is null && (Volatile.Read(ref _fdState) & ClosedBit) == 0 && _remote is not null)
+            {
+                SockAddrBuffer address;
+                uint length = (uint)sizeof(SockAddrBuffer);
+                _local = getsockname(_fd, &address, &length) == 0 ? ReadSockAddr(&address, length) : null;
+            }
+            return _local;
+        }
+    }
 
     public override bool ReceivedFin => _peerClosed || _reader.Ended;
 
@@ -274,6 +284,8 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
             CloseDescriptor();
         }
     }
+
+    public override bool HasPendingInput() => _reader.HasPendingInput;
 
     public override bool HasKernelInput()
     {

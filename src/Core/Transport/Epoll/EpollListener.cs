@@ -12,9 +12,11 @@ namespace FastProxy.Transport.Epoll;
 /// </summary>
 internal sealed unsafe partial class EpollListener : IConnectionListener, IEpollHandler
 {
-    /// <summary>Connections accepted per wake-up before other events get their turn (nginx's multi_accept off takes 1;
-    /// a small batch keeps a burst of connects from costing one epoll_wait each).</summary>
-    private const int AcceptBatch = 32;
+    /// <summary>
+    /// One connection per wake-up, as nginx with multi_accept off: the listener is level-triggered, so more waiting
+    /// connections raise the next event at once, and no accept is spent to learn EAGAIN.
+    /// </summary>
+    private const int AcceptBatch = 1;
     private const int ClosedBit = 1 << 30;
 
     private readonly Socket _socket;

@@ -56,6 +56,9 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
 
     public SocketError Error => _error;
 
+    /// <summary>Bytes buffered and not consumed, or an input event since the socket was last found drained.</summary>
+    public bool HasPendingInput => Unconsumed > 0 || Volatile.Read(ref _connection.ReadEvents) != _drainedAt;
+
     private long Unconsumed => _head is null ? 0 : _tail!.RunningIndex + _tail.End - (_head.RunningIndex + _headIndex);
 
     // ---- PipeReader -------------------------------------------------------------------------------------------
