@@ -108,6 +108,43 @@ public class EpollPipeWriterTests
     }
 
     [EpollFact]
+    public async Task FlushAsync_TokenFiresWhilePending_ThrowsOperationCanceledAndNextFlushSendsTheRest()
+    {
+        // DuplexPipeStream passes SslStream's token here: a TLS handshake's timeout must end a flush the peer stalls.
+        await using var pair = await EpollPair.ConnectAsync(peerReceiveBuffer: SmallWindow);
+        using var cts = new CancellationTokenSource();
+        var (written, pending) = await FillUntilFlushPendsAsync(pair, cts.Token);
+
+        await Task.Run(cts.Cancel);
+
+        var thrown = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending.WaitAsync(Bound));
+        Assert.Equal(cts.Token, thrown.CancellationToken);
+        var receiving = pair.ReceiveExactlyAsync(checked((int)written));
+        var flush = await pair.Output.FlushAsync().AsTask().WaitAsync(Bound);
+        Assert.False(flush.IsCanceled);
+        Assert.False(flush.IsCompleted);
+        Assert.Equal(-1, FirstMismatch(await receiving));
+    }
+
+    [EpollFact]
+    public async Task FlushAsync_TokenFiresAfterFlushCompleted_LaterFlushUnaffected()
+    {
+        await using var pair = await EpollPair.ConnectAsync(peerReceiveBuffer: SmallWindow);
+        using var cts = new CancellationTokenSource();
+        var (written, pending) = await FillUntilFlushPendsAsync(pair, cts.Token);
+        var received = await pair.ReceiveExactlyAsync(checked((int)written));
+        await pending.WaitAsync(Bound);
+        cts.Cancel();
+
+        WritePattern(pair.Output, written, 100);
+        var flush = await pair.Output.FlushAsync().AsTask().WaitAsync(Bound);
+
+        Assert.False(flush.IsCanceled || flush.IsCompleted);
+        Assert.Equal(-1, FirstMismatch(received));
+        Assert.Equal(-1, FirstMismatch(await pair.ReceiveExactlyAsync(100), written));
+    }
+
+    [EpollFact]
     public async Task Abort_FromAnotherThread_WakesPendingFlushAndRead()
     {
         await using var pair = await EpollPair.ConnectAsync(peerReceiveBuffer: SmallWindow);
@@ -166,7 +203,7 @@ public class EpollPipeWriterTests
     /// Writes and flushes pattern chunks while the peer reads nothing, until a flush stays pending (the kernel's
     /// buffers are full). Returns how much was written in all and the pending flush.
     /// </summary>
-    internal static async Task<(long Written, Task<FlushResult> Pending)> FillUntilFlushPendsAsync(EpollPair pair)
+    internal static async Task<(long Written, Task<FlushResult> Pending)> FillUntilFlushPendsAsync(EpollPair pair, CancellationToken token = default)
     {
         const int Chunk = 256 * 1024;
         long written = 0;
@@ -175,7 +212,7 @@ public class EpollPipeWriterTests
         {
             WritePattern(pair.Output, written, Chunk, piece: Chunk);
             written += Chunk;
-            var flush = pair.Output.FlushAsync();
+            var flush = pair.Output.FlushAsync(token);
             if (!flush.IsCompleted)
             {
                 return (written, flush.AsTask());
