@@ -54,6 +54,7 @@ public class EpollConnectionTests
         var endPoint = (IPEndPoint)listener.LocalEndPoint!;
         using var queued = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await queued.ConnectAsync(endPoint).WaitAsync(Bound);
+        Assert.True(listener.Poll(Bound, SelectMode.SelectRead)); // its handshake is done: the queue is full
         var connection = EpollConnection.Outbound(AddressFamily.InterNetwork);
 
         var connect = connection.ConnectAsync(endPoint);
@@ -63,6 +64,46 @@ public class EpollConnectionTests
         await connection.CloseAsync(TimeSpan.Zero, TimeSpan.Zero).AsTask().WaitAsync(Bound);
 
         Assert.Equal(SocketError.OperationAborted, result.Error);
+    }
+
+    [EpollIPv6Fact]
+    public async Task ConnectAsync_IPv6ToEpollListener_ConnectsAndReadsAddresses()
+    {
+        var listener = EpollListener.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var accepted = new TaskCompletionSource<EpollConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
+        listener.Start((connection, _) => accepted.TrySetResult((EpollConnection)connection));
+        var outbound = EpollConnection.Outbound(AddressFamily.InterNetworkV6);
+        EpollConnection? inbound = null;
+        try
+        {
+            var result = await outbound.ConnectAsync(listener.BoundEndPoint).AsTask().WaitAsync(Bound);
+            Assert.Equal(SocketError.Success, result.Error);
+            inbound = await accepted.Task.WaitAsync(Bound);
+
+            Assert.Equal(listener.BoundEndPoint, inbound.LocalEndPoint);
+            Assert.Equal(IPAddress.IPv6Loopback, inbound.RemoteEndPoint!.Address);
+            Assert.NotEqual(0, inbound.RemoteEndPoint.Port);
+            // Epoll at both ends.
+            outbound.Output.Write("over v6"u8);
+            await outbound.Output.FlushAsync().AsTask().WaitAsync(Bound);
+            var read = await inbound.Input.ReadAsync().AsTask().WaitAsync(Bound);
+            while (read.Buffer.Length < 7)
+            {
+                inbound.Input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+                read = await inbound.Input.ReadAsync().AsTask().WaitAsync(Bound);
+            }
+            Assert.Equal("over v6"u8.ToArray(), read.Buffer.ToArray());
+            inbound.Input.AdvanceTo(read.Buffer.End);
+        }
+        finally
+        {
+            await listener.StopAsync().WaitAsync(Bound);
+            await outbound.CloseAsync(TimeSpan.Zero, TimeSpan.Zero).AsTask().WaitAsync(Bound);
+            if (inbound is not null)
+            {
+                await inbound.CloseAsync(TimeSpan.Zero, TimeSpan.Zero).AsTask().WaitAsync(Bound);
+            }
+        }
     }
 
     // ---- Addresses and the kernel peek ----------------------------------------------------------------------------

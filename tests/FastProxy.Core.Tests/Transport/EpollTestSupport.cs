@@ -32,6 +32,36 @@ public sealed class EpollTheoryAttribute : TheoryAttribute
     }
 }
 
+/// <summary>An <see cref="EpollFactAttribute"/> that also needs the IPv6 loopback address (some containers have none).</summary>
+public sealed class EpollIPv6FactAttribute : FactAttribute
+{
+    private static readonly Lazy<bool> s_loopbackV6 = new(() =>
+    {
+        try
+        {
+            using var probe = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+            probe.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    });
+
+    public EpollIPv6FactAttribute()
+    {
+        if (!LinuxInterop.IsSupported)
+        {
+            Skip = "the epoll transport runs on Linux x86-64 only";
+        }
+        else if (!s_loopbackV6.Value)
+        {
+            Skip = "no IPv6 loopback address here";
+        }
+    }
+}
+
 /// <summary>
 /// One <see cref="EpollConnection"/> and the plain <see cref="Socket"/> at its other end, on 127.0.0.1. Disposing
 /// aborts and closes both; a test awaits its own pending reads and flushes first (close must not race them).
