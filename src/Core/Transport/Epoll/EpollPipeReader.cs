@@ -306,13 +306,34 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
             }
             _tail = tail = block;
         }
-        int want = tail.Free;
+        // Two vectors, as nginx's readv into its buffer chain: the rest of the tail block and a spare one, so a
+        // response bigger than what is left (a 16 KiB body behind its head) comes in one syscall and can go out in
+        // one send, one packet, instead of being cut at the block's edge.
+        var spare = BufferSegment.Rent();
+        int inTail = tail.Free;
+        var vectors = stackalloc IoVec[2];
+        vectors[0].Base = tail.Pointer + tail.End;
+        vectors[0].Length = (nuint)inTail;
+        vectors[1].Base = spare.Pointer;
+        vectors[1].Length = (nuint)spare.Capacity;
+        int want = inTail + spare.Capacity;
         while (true)
         {
-            nint received = recv(_fd, tail.Pointer + tail.End, want, 0);
+            nint received = readv(_fd, vectors, 2);
             if (received > 0)
             {
-                tail.Grow((int)received);
+                if (received <= inTail)
+                {
+                    tail.Grow((int)received);
+                    BufferSegment.Return(spare);
+                }
+                else
+                {
+                    tail.Grow(inTail);
+                    tail.SetNext(spare);
+                    spare.Grow((int)received - inTail);
+                    _tail = spare;
+                }
                 _examinedAll = false;
                 if (received < want && !_connection.PeerClosed)
                 {
@@ -322,6 +343,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
                 }
                 return true;
             }
+            BufferSegment.Return(spare);
             if (received == 0)
             {
                 Volatile.Write(ref _ended, true);
@@ -330,6 +352,8 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
             int errno = Errno;
             if (errno == EINTR)
             {
+                spare = BufferSegment.Rent();
+                vectors[1].Base = spare.Pointer;
                 continue;
             }
             if (errno == EAGAIN)
