@@ -24,6 +24,7 @@ internal sealed unsafe partial class EpollListener : IConnectionListener, IEpoll
     private readonly ILogger _logger;
     private readonly EpollLoop[] _loops;
     private readonly nint[] _handles;
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Action<TransportConnection, IConnectionListener>? _onAccept;
     private int _fdState;
     private int _paused;
@@ -85,6 +86,10 @@ internal sealed unsafe partial class EpollListener : IConnectionListener, IEpoll
         var loop = EpollLoop.Current!;
         for (int i = 0; i < AcceptBatch; i++)
         {
+            if ((Volatile.Read(ref _fdState) & ClosedBit) != 0)
+            {
+                return; // stopped meanwhile: accept nothing more, the descriptor closes when this batch exits
+            }
             SockAddrBuffer address;
             uint length = (uint)sizeof(SockAddrBuffer);
             int fd = accept4(_fd, &address, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -175,7 +180,8 @@ internal sealed unsafe partial class EpollListener : IConnectionListener, IEpoll
         {
             Close(); // else the accept running now closes it when it exits
         }
-        return Task.CompletedTask;
+        // Completes once the descriptor is closed: after that, no connection can be accepted any more.
+        return _closed.Task;
     }
 
     private void Close()
@@ -188,6 +194,7 @@ internal sealed unsafe partial class EpollListener : IConnectionListener, IEpoll
             _loops[i].Unregister(_handles[i]);
             _handles[i] = 0;
         }
+        _closed.TrySetResult();
     }
 }
 

@@ -239,6 +239,9 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
             _registration.Dispose();
             _registration = default;
             _token = default;
+            // The token may have fired after the read was completed otherwise (the loop took it over with data):
+            // Dispose waited for that callback, whose flag must not cancel a later read.
+            Volatile.Write(ref _tokenCancelled, 0);
         }
         return _source.GetResult(token);
     }

@@ -29,6 +29,9 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     private ManualResetValueTaskSourceCore<FlushResult> _source;
     private int _waiting;
     private int _cancelRequested;
+    private int _tokenCancelled;
+    private CancellationToken _token;
+    private CancellationTokenRegistration _registration;
 
     public EpollPipeWriter(EpollConnection connection, int fd)
     {
@@ -67,7 +70,15 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         _unflushed = 0;
-        return FlushBufferedAsync();
+        var flush = FlushBufferedAsync();
+        if (!flush.IsCompleted && cancellationToken.CanBeCanceled)
+        {
+            // A flush waiting for the kernel ends when its token fires (DuplexPipeStream passes SslStream's: a TLS
+            // handshake's timeout must not wait on a peer that stopped reading); what is buffered stays.
+            _token = cancellationToken;
+            _registration = cancellationToken.UnsafeRegister(static state => ((EpollPipeWriter)state!).OnTokenCancelled(), this);
+        }
+        return flush;
     }
 
     public override void CancelPendingFlush()
@@ -288,6 +299,12 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     {
         while (true)
         {
+            if (Volatile.Read(ref _tokenCancelled) != 0)
+            {
+                Volatile.Write(ref _tokenCancelled, 0);
+                _source.SetException(new OperationCanceledException(_token));
+                return;
+            }
             if (TryComplete(out var result))
             {
                 _source.SetResult(result);
@@ -301,7 +318,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
             }
             Interlocked.Exchange(ref _waiting, 1);
             if (Volatile.Read(ref _connection.WriteEvents) == seen && Volatile.Read(ref _cancelRequested) == 0
-                && !_connection.IsAborted && !_sendStopped)
+                && Volatile.Read(ref _tokenCancelled) == 0 && !_connection.IsAborted && !_sendStopped)
             {
                 return;
             }
@@ -312,13 +329,32 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
         }
     }
 
+    private void OnTokenCancelled()
+    {
+        Volatile.Write(ref _tokenCancelled, 1);
+        if (TakeWaiting())
+        {
+            _connection.PostWork(EpollConnection.WriteWake);
+        }
+    }
+
     /// <summary>A send timeout: nothing more goes out; a waiting flush reports the end.</summary>
     internal void StopSending() => _sendStopped = true;
 
     /// <summary>At close: every block back to the pool.</summary>
     internal void Release() => ReleaseBlocks();
 
-    FlushResult IValueTaskSource<FlushResult>.GetResult(short token) => _source.GetResult(token);
+    FlushResult IValueTaskSource<FlushResult>.GetResult(short token)
+    {
+        if (_registration != default)
+        {
+            _registration.Dispose(); // waits for a running callback, whose flag must not cancel a later flush
+            _registration = default;
+            _token = default;
+            Volatile.Write(ref _tokenCancelled, 0);
+        }
+        return _source.GetResult(token);
+    }
 
     ValueTaskSourceStatus IValueTaskSource<FlushResult>.GetStatus(short token) => _source.GetStatus(token);
 
