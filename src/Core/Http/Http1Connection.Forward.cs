@@ -155,7 +155,8 @@ internal sealed partial class Http1Connection
                     outcome = ExchangeOutcome.NoResponse;
                 }
                 _log.EndUpstream(Timestamp());
-                long now = cluster.State.TimeProvider.GetTimestamp();
+                var clock = cluster.State.TimeProvider;
+                long now = ReferenceEquals(clock, TimeProvider.System) ? Transport.Epoll.EpollLoop.CachedTimestamp() : clock.GetTimestamp();
 
                 switch (outcome)
                 {

@@ -61,7 +61,11 @@ internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
     // ---- The pool: a small per-thread stack in front of one shared queue ------------------------------------------
 
     private const int ThreadCacheSize = 64;
+    // Blocks kept beyond the threads' caches: 4,096 (64 MiB). A burst that needed more gives the rest back to the GC
+    // instead of pinning its peak forever.
+    private const int SharedLimit = 4096;
     private static readonly ConcurrentQueue<BufferSegment> s_shared = new();
+    private static int s_sharedCount;
 
     [ThreadStatic]
     private static BufferSegment[]? t_cache;
@@ -85,6 +89,7 @@ internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
         }
         if (s_shared.TryDequeue(out var shared))
         {
+            Interlocked.Decrement(ref s_sharedCount);
             return shared;
         }
         return new BufferSegment(GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true));
@@ -103,6 +108,11 @@ internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
             cache[t_count++] = segment;
             return;
         }
-        s_shared.Enqueue(segment);
+        if (Interlocked.Increment(ref s_sharedCount) <= SharedLimit)
+        {
+            s_shared.Enqueue(segment);
+            return;
+        }
+        Interlocked.Decrement(ref s_sharedCount);
     }
 }
