@@ -44,6 +44,9 @@ internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
         Memory = _array.AsMemory(0, End);
     }
 
+    /// <summary>The next block (every segment in a chain is a BufferSegment: no type check on the hot path).</summary>
+    public BufferSegment? NextSegment => Unsafe.As<BufferSegment?>(Next);
+
     public void SetNext(BufferSegment next)
     {
         next.RunningIndex = RunningIndex + End;

@@ -149,7 +149,8 @@ internal sealed unsafe class EpollLoop
                     Volatile.Write(ref _wakePending, 0);
                     continue;
                 }
-                var handler = (IEpollHandler)GCHandle.FromIntPtr((nint)data).Target!;
+                // Only handlers are registered (Register takes an IEpollHandler): no cast check per event.
+                var handler = System.Runtime.CompilerServices.Unsafe.As<IEpollHandler>(GCHandle.FromIntPtr((nint)data).Target!);
                 Dispatch(handler, events[i].Events);
             }
             // Work posted from other threads, and releases of handles that events above may have named.

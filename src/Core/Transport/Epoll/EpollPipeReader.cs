@@ -140,11 +140,14 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
             _examinedAll = true;
             return;
         }
-        if (consumed.GetObject() is BufferSegment consumedSegment)
+        // Positions come from the buffer this reader handed out: their object is one of its segments (or null).
+        var consumedObject = consumed.GetObject();
+        if (consumedObject is not null)
         {
+            var consumedSegment = System.Runtime.CompilerServices.Unsafe.As<BufferSegment>(consumedObject);
             while (!ReferenceEquals(_head, consumedSegment))
             {
-                var next = (BufferSegment?)_head!.Next
+                var next = _head!.NextSegment
                     ?? throw new InvalidOperationException("The consumed position is not in the buffer of the last read.");
                 BufferSegment.Return(_head);
                 _head = next;
@@ -152,7 +155,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
             _headIndex = consumed.GetInteger();
             if (_headIndex == _head.End && !ReferenceEquals(_head, _tail))
             {
-                var next = (BufferSegment)_head.Next!;
+                var next = _head.NextSegment!;
                 BufferSegment.Return(_head);
                 _head = next;
                 _headIndex = 0;
@@ -388,7 +391,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
         var segment = _head;
         while (segment is not null)
         {
-            var next = (BufferSegment?)segment.Next;
+            var next = segment.NextSegment;
             BufferSegment.Return(segment);
             segment = next;
         }

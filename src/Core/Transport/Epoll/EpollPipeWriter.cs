@@ -177,7 +177,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
             {
                 int count = 0;
                 attempted = 0;
-                for (var segment = head; segment is not null && count < MaxIoVectors; segment = (BufferSegment?)segment.Next)
+                for (var segment = head; segment is not null && count < MaxIoVectors; segment = segment.NextSegment)
                 {
                     int start = ReferenceEquals(segment, head) ? _headIndex : 0;
                     int length = segment.End - start;
@@ -230,7 +230,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
                 return;
             }
             count -= available;
-            var next = (BufferSegment?)head.Next;
+            var next = head.NextSegment;
             if (next is null)
             {
                 _headIndex = head.End;
@@ -275,7 +275,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
         var segment = _head;
         while (segment is not null)
         {
-            var next = (BufferSegment?)segment.Next;
+            var next = segment.NextSegment;
             BufferSegment.Return(segment);
             segment = next;
         }
