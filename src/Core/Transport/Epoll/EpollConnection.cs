@@ -79,7 +79,6 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         {
             throw new SocketException((int)ToSocketError(Errno));
         }
-        SetNoDelay(fd);
         return new EpollConnection(fd, EpollLoop.Pick(), null, null);
     }
 
@@ -340,12 +339,11 @@ internal sealed partial class EpollConnection
                 await flush;
             }
         }
-        if (!IsAborted)
-        {
-            shutdown(_fd, SHUT_WR); // FIN after everything sent; a half-closed peer can still read the rest
-        }
         if (linger > TimeSpan.Zero && !ReceivedFin && !IsAborted)
         {
+            // FIN after everything sent, then read and drop what the peer still sends. Without lingering, close alone
+            // sends the FIN (nginx closes without a shutdown too).
+            shutdown(_fd, SHUT_WR);
             await _reader.DrainAsync(linger);
         }
         _reader.Release();

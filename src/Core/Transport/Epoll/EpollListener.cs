@@ -110,7 +110,6 @@ internal sealed unsafe partial class EpollListener : IConnectionListener, IEpoll
                 Pause();
                 return;
             }
-            SetNoDelay(fd);
             EpollConnection connection;
             try
             {

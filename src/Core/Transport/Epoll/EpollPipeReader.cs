@@ -34,8 +34,11 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
     private bool _ended;
     private SocketError _error;
     private bool _completed;
-    // The input-event count at which the socket was last found drained (nothing read since it changed).
-    private int _drainedAt = -1;
+    // The input-event count at which the socket was last found drained (nothing read since it changed). A new
+    // connection starts drained: its first read waits for the first input event, which registering it raises at once
+    // when bytes are already there (epoll_ctl polls the socket), so no read is spent on EAGAIN (nginx waits for the
+    // first read event the same way unless accept is deferred).
+    private int _drainedAt;
 
     private ManualResetValueTaskSourceCore<ReadResult> _source;
     private int _waiting;

@@ -23,6 +23,11 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     private long _unflushed;
 
     private bool _failed;
+    // Nagle's algorithm is turned off (TCP_NODELAY, nginx's tcp_nodelay) before the connection's second send: the
+    // first send has nothing unacknowledged ahead of it, so it never waits, and a connection that sends once and
+    // closes (a new connection per request) saves the setsockopt, as nginx sets it only for keep-alive connections.
+    private bool _sentOnce;
+    private bool _noDelay;
     private volatile bool _sendStopped;
     private int _drainedAt = -1;
 
@@ -166,6 +171,12 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
                 ReleaseBlocks();
                 return true;
             }
+            if (_sentOnce && !_noDelay)
+            {
+                _noDelay = true;
+                SetNoDelay(_fd);
+            }
+            _sentOnce = true;
             nint attempted;
             nint sent;
             if (ReferenceEquals(head, _tail) || head.Next is null)
