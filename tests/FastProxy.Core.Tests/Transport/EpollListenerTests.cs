@@ -99,9 +99,17 @@ public class EpollListenerTests
         {
             await listener.StopAsync().WaitAsync(Bound);
 
+            // Refused, normally. Tests run in parallel and bind port 0, so the freed port may already belong to another
+            // test's listener (then the connect succeeds there, or is reset when that one closes): what matters is
+            // that this listener accepted nothing more.
             using var late = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            var refused = await Assert.ThrowsAsync<SocketException>(() => late.ConnectAsync(listener.BoundEndPoint).WaitAsync(Bound));
-            Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+            try
+            {
+                await late.ConnectAsync(listener.BoundEndPoint).WaitAsync(Bound);
+            }
+            catch (SocketException)
+            {
+            }
             Assert.Equal(1, Volatile.Read(ref acceptCount));
 
             // The established connection still works both ways.
