@@ -43,10 +43,11 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>
-    /// Starts a TLS connection on the thread pool: the handshake's CPU work (the certificate signature) and a slow
-    /// client never hold up the accept loop.
+    /// Starts a TLS connection. On the event loops it starts inline like a plain one (its first read waits for the
+    /// ClientHello's event; the handshake's CPU work then runs on the loop, as in nginx's worker); on .NET's sockets
+    /// it starts on the thread pool, so the handshake never holds up that transport's accept loop.
     /// </summary>
-    public void StartTls() => Completion = Task.Run(RunAsync);
+    public void StartTls() => Completion = _transport is Transport.Epoll.EpollConnection ? RunAsync() : Task.Run(RunAsync);
 
     /// <summary>
     /// Runs the server handshake within ssl_handshake_timeout. On success the request loop switches to the TLS
