@@ -139,6 +139,7 @@ internal sealed unsafe class EpollLoop
                 Thread.Sleep(10);
                 continue;
             }
+            bool woken = false;
             for (int i = 0; i < count; i++)
             {
                 ulong data = events[i].Data;
@@ -147,14 +148,17 @@ internal sealed unsafe class EpollLoop
                     ulong value;
                     read(_eventFd, &value, sizeof(ulong));
                     Volatile.Write(ref _wakePending, 0);
+                    woken = true;
                     continue;
                 }
                 // Only handlers are registered (Register takes an IEpollHandler): no cast check per event.
                 var handler = System.Runtime.CompilerServices.Unsafe.As<IEpollHandler>(GCHandle.FromIntPtr((nint)data).Target!);
                 Dispatch(handler, events[i].Events);
             }
-            // Work posted from other threads, and releases of handles that events above may have named.
-            while (_work.TryDequeue(out var work))
+            // Work posted from other threads, and releases of handles that events above may have named. Only in a turn
+            // the eventfd woke: every Post raises it unless a wake is already pending, and a pending one is reset above
+            // before this drain, so nothing posted waits longer than one turn.
+            while (woken && _work.TryDequeue(out var work))
             {
                 try
                 {
