@@ -22,8 +22,7 @@ internal sealed class TlsPipeWriter(SslStream stream) : PipeWriter
     /// <summary>Writes are gathered into records of up to 16 KiB of plaintext.</summary>
     private const int MaxRecordPlaintext = 16 * 1024;
 
-    private BufferSegment? _head;
-    private BufferSegment? _tail;
+    private BlockChain _buffer;
     private long _unflushed;
     private volatile bool _failed;
     private int _cancelRequested;
@@ -31,15 +30,15 @@ internal sealed class TlsPipeWriter(SslStream stream) : PipeWriter
     /// <summary>The stream failed (a reset, a send timeout, an abort): nothing more can be sent.</summary>
     public bool Failed => _failed;
 
-    public bool HasBuffered => _head is not null && (_head.End > 0 || _head.Next is not null);
+    public bool HasBuffered => _buffer.HasData;
 
     public override bool CanGetUnflushedBytes => true;
 
     public override long UnflushedBytes => _unflushed;
 
-    public override Memory<byte> GetMemory(int sizeHint = 0) => EnsureTail(sizeHint).FreeMemory;
+    public override Memory<byte> GetMemory(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeMemory;
 
-    public override Span<byte> GetSpan(int sizeHint = 0) => EnsureTail(sizeHint).FreeSpan;
+    public override Span<byte> GetSpan(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeSpan;
 
     public override void Advance(int bytes)
     {
@@ -47,12 +46,7 @@ internal sealed class TlsPipeWriter(SslStream stream) : PipeWriter
         {
             return;
         }
-        var tail = _tail ?? throw new InvalidOperationException("Advance without GetMemory or GetSpan.");
-        if ((uint)bytes > (uint)tail.Free)
-        {
-            throw new ArgumentOutOfRangeException(nameof(bytes));
-        }
-        tail.Grow(bytes);
+        _buffer.Advance(bytes);
         _unflushed += bytes;
     }
 
@@ -89,7 +83,7 @@ internal sealed class TlsPipeWriter(SslStream stream) : PipeWriter
     {
         try
         {
-            var head = _head!;
+            var head = _buffer.Head!;
             if (head.Next is null)
             {
                 await stream.WriteAsync(head.Memory);
@@ -140,39 +134,8 @@ internal sealed class TlsPipeWriter(SslStream stream) : PipeWriter
         return _failed ? new FlushResult(isCanceled: false, isCompleted: true) : default;
     }
 
-    private BufferSegment EnsureTail(int sizeHint)
-    {
-        int needed = Math.Max(sizeHint, 1);
-        var tail = _tail;
-        if (tail is not null && tail.Free >= needed)
-        {
-            return tail;
-        }
-        var block = BufferSegment.Rent(needed);
-        if (tail is null)
-        {
-            _head = block;
-        }
-        else
-        {
-            tail.SetNext(block);
-        }
-        _tail = block;
-        return block;
-    }
-
     /// <summary>Every block back to the pool (after a flush, and at close).</summary>
-    internal void ReleaseBlocks()
-    {
-        var segment = _head;
-        while (segment is not null)
-        {
-            var next = segment.NextSegment;
-            BufferSegment.Return(segment);
-            segment = next;
-        }
-        _head = _tail = null;
-    }
+    internal void ReleaseBlocks() => _buffer.Release();
 
     /// <summary>At close: nothing more goes out.</summary>
     internal void MarkFailed() => _failed = true;

@@ -98,6 +98,17 @@ internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
         return new BufferSegment(GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true));
     }
 
+    /// <summary>Returns <paramref name="head"/> and every block after it.</summary>
+    public static void ReturnChain(BufferSegment? head)
+    {
+        while (head is not null)
+        {
+            var next = head.NextSegment;
+            Return(head);
+            head = next;
+        }
+    }
+
     public static void Return(BufferSegment segment)
     {
         if (!segment.IsPooled)
@@ -117,5 +128,65 @@ internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
             return;
         }
         Interlocked.Decrement(ref s_sharedCount);
+    }
+}
+
+/// <summary>
+/// A chain of pooled blocks written at the tail and consumed from the head: the output buffer of a connection
+/// (<see cref="EpollPipeWriter"/>) and of a TLS session (<see cref="Tls.TlsPipeWriter"/>).
+/// </summary>
+internal struct BlockChain
+{
+    public BufferSegment? Head;
+    public BufferSegment? Tail;
+    /// <summary>Bytes of <see cref="Head"/> already consumed (sent).</summary>
+    public int HeadIndex;
+
+    public readonly bool HasData => Head is not null && (!ReferenceEquals(Head, Tail) || HeadIndex < Head.End);
+
+    /// <summary>The tail block, with at least <paramref name="sizeHint"/> free bytes (a new block when needed).</summary>
+    public BufferSegment EnsureTail(int sizeHint)
+    {
+        int needed = Math.Max(sizeHint, 1);
+        var tail = Tail;
+        if (tail is not null && tail.Free >= needed)
+        {
+            return tail;
+        }
+        var block = BufferSegment.Rent(needed);
+        if (tail is null || !HasData)
+        {
+            if (tail is not null)
+            {
+                BufferSegment.Return(tail); // all of it consumed: start over in a fresh block
+            }
+            Head = block;
+            HeadIndex = 0;
+        }
+        else
+        {
+            tail.SetNext(block);
+        }
+        Tail = block;
+        return block;
+    }
+
+    /// <summary>Commits <paramref name="bytes"/> written into the tail's free space.</summary>
+    public readonly void Advance(int bytes)
+    {
+        var tail = Tail ?? throw new InvalidOperationException("Advance without GetMemory or GetSpan.");
+        if ((uint)bytes > (uint)tail.Free)
+        {
+            throw new ArgumentOutOfRangeException(nameof(bytes));
+        }
+        tail.Grow(bytes);
+    }
+
+    /// <summary>Every block back to the pool.</summary>
+    public void Release()
+    {
+        BufferSegment.ReturnChain(Head);
+        Head = Tail = null;
+        HeadIndex = 0;
     }
 }

@@ -391,13 +391,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
 
     private void ReleaseBlocks()
     {
-        var segment = _head;
-        while (segment is not null)
-        {
-            var next = segment.NextSegment;
-            BufferSegment.Return(segment);
-            segment = next;
-        }
+        BufferSegment.ReturnChain(_head);
         _head = _tail = _resultEnd = null;
         _headIndex = 0;
     }

@@ -17,9 +17,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     private readonly EpollConnection _connection;
     private readonly int _fd;
 
-    private BufferSegment? _head;
-    private int _headIndex; // bytes of _head already sent
-    private BufferSegment? _tail;
+    private BlockChain _buffer; // what is written and not yet sent
     private long _unflushed;
 
     private bool _failed;
@@ -45,7 +43,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
         _source.RunContinuationsAsynchronously = false;
     }
 
-    public bool HasBuffered => _head is not null && (!ReferenceEquals(_head, _tail) || _headIndex < _head.End);
+    public bool HasBuffered => _buffer.HasData;
 
     // ---- PipeWriter -------------------------------------------------------------------------------------------
 
@@ -53,9 +51,9 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
 
     public override long UnflushedBytes => _unflushed;
 
-    public override Memory<byte> GetMemory(int sizeHint = 0) => EnsureTail(sizeHint).FreeMemory;
+    public override Memory<byte> GetMemory(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeMemory;
 
-    public override Span<byte> GetSpan(int sizeHint = 0) => EnsureTail(sizeHint).FreeSpan;
+    public override Span<byte> GetSpan(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeSpan;
 
     public override void Advance(int bytes)
     {
@@ -63,12 +61,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
         {
             return;
         }
-        var tail = _tail ?? throw new InvalidOperationException("Advance without GetMemory or GetSpan.");
-        if ((uint)bytes > (uint)tail.Free)
-        {
-            throw new ArgumentOutOfRangeException(nameof(bytes));
-        }
-        tail.Grow(bytes);
+        _buffer.Advance(bytes);
         _unflushed += bytes;
     }
 
@@ -165,7 +158,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
         var iov = stackalloc IoVec[MaxIoVectors];
         while (true)
         {
-            var head = _head;
+            var head = _buffer.Head;
             if (head is null || !HasBuffered)
             {
                 ReleaseBlocks();
@@ -179,10 +172,10 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
             _sentOnce = true;
             nint attempted;
             nint sent;
-            if (ReferenceEquals(head, _tail) || head.Next is null)
+            if (ReferenceEquals(head, _buffer.Tail) || head.Next is null)
             {
-                attempted = head.End - _headIndex;
-                sent = send(_fd, head.Pointer + _headIndex, attempted, MSG_NOSIGNAL);
+                attempted = head.End - _buffer.HeadIndex;
+                sent = send(_fd, head.Pointer + _buffer.HeadIndex, attempted, MSG_NOSIGNAL);
             }
             else
             {
@@ -190,7 +183,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
                 attempted = 0;
                 for (var segment = head; segment is not null && count < MaxIoVectors; segment = segment.NextSegment)
                 {
-                    int start = ReferenceEquals(segment, head) ? _headIndex : 0;
+                    int start = ReferenceEquals(segment, head) ? _buffer.HeadIndex : 0;
                     int length = segment.End - start;
                     if (length == 0)
                     {
@@ -233,66 +226,27 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     {
         while (count > 0)
         {
-            var head = _head!;
-            int available = head.End - _headIndex;
+            var head = _buffer.Head!;
+            int available = head.End - _buffer.HeadIndex;
             if (count < available)
             {
-                _headIndex += (int)count;
+                _buffer.HeadIndex += (int)count;
                 return;
             }
             count -= available;
             var next = head.NextSegment;
             if (next is null)
             {
-                _headIndex = head.End;
+                _buffer.HeadIndex = head.End;
                 return;
             }
             BufferSegment.Return(head);
-            _head = next;
-            _headIndex = 0;
+            _buffer.Head = next;
+            _buffer.HeadIndex = 0;
         }
     }
 
-    private BufferSegment EnsureTail(int sizeHint)
-    {
-        int needed = Math.Max(sizeHint, 1);
-        var tail = _tail;
-        if (tail is not null && tail.Free >= needed)
-        {
-            return tail;
-        }
-        var block = BufferSegment.Rent(needed);
-        if (tail is null)
-        {
-            _head = block;
-            _headIndex = 0;
-        }
-        else if (!HasBuffered)
-        {
-            BufferSegment.Return(tail);
-            _head = block;
-            _headIndex = 0;
-        }
-        else
-        {
-            tail.SetNext(block);
-        }
-        _tail = block;
-        return block;
-    }
-
-    private void ReleaseBlocks()
-    {
-        var segment = _head;
-        while (segment is not null)
-        {
-            var next = segment.NextSegment;
-            BufferSegment.Return(segment);
-            segment = next;
-        }
-        _head = _tail = null;
-        _headIndex = 0;
-    }
+    private void ReleaseBlocks() => _buffer.Release();
 
     // ---- The loop's side ----------------------------------------------------------------------------------------
 
