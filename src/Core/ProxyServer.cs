@@ -33,7 +33,7 @@ public sealed class ProxyServer : IAsyncDisposable
     // new certificate; connections already up keep theirs).
     private readonly TlsCertificateCache _certificates = new();
     private readonly LimitZoneRegistry _limitZones;
-    private readonly Dictionary<IPEndPoint, ConnectionListener> _listeners = [];
+    private readonly Dictionary<IPEndPoint, IConnectionListener> _listeners = [];
     private volatile bool _stopping;
     private bool _started;
     private Task? _stopTask;
@@ -145,12 +145,12 @@ public sealed class ProxyServer : IAsyncDisposable
             {
                 throw new InvalidOperationException("The server is already started.");
             }
-            var bound = new List<ConnectionListener>();
+            var bound = new List<IConnectionListener>();
             try
             {
                 foreach (var listen in _services.Snapshot.Listens)
                 {
-                    bound.Add(ConnectionListener.Bind(listen.EndPoint, _logger));
+                    bound.Add(_services.Transport.Bind(listen.EndPoint, _logger));
                 }
             }
             catch (SocketException)
@@ -173,11 +173,11 @@ public sealed class ProxyServer : IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    private void OnAccept(Socket socket, ConnectionListener listener)
+    private void OnAccept(TransportConnection transport, IConnectionListener listener)
     {
         if (_stopping)
         {
-            socket.Dispose();
+            DropAccepted(transport);
             return;
         }
         int limit = _services.Snapshot.Config.WorkerConnections;
@@ -185,29 +185,15 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             // nginx: "worker_connections are not enough" — the new connection is closed at once, never queued.
             Log.ConnectionLimit(_logger, limit);
-            socket.Dispose();
+            DropAccepted(transport);
             return;
         }
-        Http1Connection connection;
-        try
-        {
-            SocketConnection.ConfigureSocket(socket);
-            // The TLS context of the address comes from the snapshot current at accept: a reload gives new
-            // connections the new certificates while established ones keep their session.
-            var tls = _services.Snapshot.GetListen(listener.ConfigEndPoint)?.Tls;
-            var transport = new SocketConnection(socket, _services.Scheduler, _services.SocketArgs);
-            connection = tls is null
-                ? new Http1Connection(_services, transport, listener.ConfigEndPoint)
-                : new Http1Connection(_services, transport, listener.ConfigEndPoint, tls);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            // The client reset the connection between accept and here (its addresses are no longer readable): drop
-            // it without disturbing the accept loop.
-            socket.Dispose();
-            _connections.Release();
-            return;
-        }
+        // The TLS context of the address comes from the snapshot current at accept: a reload gives new
+        // connections the new certificates while established ones keep their session.
+        var tls = _services.Snapshot.GetListen(listener.ConfigEndPoint)?.Tls;
+        var connection = tls is null
+            ? new Http1Connection(_services, transport, listener.ConfigEndPoint)
+            : new Http1Connection(_services, transport, listener.ConfigEndPoint, tls);
         _connections.Add(connection);
         if (!connection.IsTls)
         {
@@ -221,6 +207,12 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             connection.RequestStop();
         }
+    }
+
+    private static void DropAccepted(TransportConnection transport)
+    {
+        transport.Abort();
+        _ = transport.CloseAsync(TimeSpan.Zero, TimeSpan.Zero);
     }
 
     /// <summary>
@@ -245,7 +237,7 @@ public sealed class ProxyServer : IAsyncDisposable
                 return false;
             }
 
-            var added = new List<ConnectionListener>();
+            var added = new List<IConnectionListener>();
             var wanted = new HashSet<IPEndPoint>();
             foreach (var listen in snapshot.Listens)
             {
@@ -254,7 +246,7 @@ public sealed class ProxyServer : IAsyncDisposable
                 {
                     try
                     {
-                        added.Add(ConnectionListener.Bind(listen.EndPoint, _logger));
+                        added.Add(_services.Transport.Bind(listen.EndPoint, _logger));
                     }
                     catch (SocketException e)
                     {
@@ -334,7 +326,7 @@ public sealed class ProxyServer : IAsyncDisposable
     private async Task StopCoreAsync(TimeSpan drainTimeout)
     {
         _stopping = true;
-        List<ConnectionListener> listeners;
+        List<IConnectionListener> listeners;
         lock (_gate)
         {
             listeners = [.. _listeners.Values];

@@ -155,7 +155,8 @@ internal sealed partial class Http1Connection
                     outcome = ExchangeOutcome.NoResponse;
                 }
                 _log.EndUpstream(Timestamp());
-                long now = cluster.State.TimeProvider.GetTimestamp();
+                var clock = cluster.State.TimeProvider;
+                long now = ReferenceEquals(clock, TimeProvider.System) ? Transport.Epoll.EpollLoop.CachedTimestamp() : clock.GetTimestamp();
 
                 switch (outcome)
                 {
@@ -270,9 +271,7 @@ internal sealed partial class Http1Connection
         {
             if (upstream is null)
             {
-                var socket = new Socket(destination.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                SocketConnection.ConfigureSocket(socket);
-                upstream = new UpstreamConnection(socket, pool, destination, _services.Scheduler, _services.SocketArgs);
+                upstream = new UpstreamConnection(_services.Transport.CreateOutbound(destination.EndPoint.AddressFamily), pool, destination);
                 pool.CountCreated();
                 if (!PublishUpstream(upstream))
                 {
@@ -553,6 +552,7 @@ internal sealed partial class Http1Connection
                 if (remaining == 0)
                 {
                     _requestBodyComplete = true;
+                    _inputMayFollow = false;
                     return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : await UpstreamSendFailureAsync(upstream, settings);
                 }
                 if (result.IsCompleted)
@@ -582,6 +582,7 @@ internal sealed partial class Http1Connection
                         output.Write("0\r\n\r\n"u8);
                         _input.AdvanceTo(consumed);
                         _requestBodyComplete = true;
+                        _inputMayFollow = false;
                         return await FlushUpstreamAsync(upstream, settings.ProxySendTimeout) ? ExchangeOutcome.Completed : await UpstreamSendFailureAsync(upstream, settings);
                     }
                     if (status.IsError())
@@ -640,7 +641,7 @@ internal sealed partial class Http1Connection
         {
             return ExchangeOutcome.SendFailed;
         }
-        if (upstream.Tls is null && !upstream.Transport.IsAborted && KernelHasInput(upstream.Transport.Socket))
+        if (upstream.Tls is null && !upstream.Transport.IsAborted && upstream.Transport.HasKernelInput())
         {
             upstream.ForgetTimeout();
             upstream.SetDeadline(_services.Heartbeat.DeadlineAfter(settings.ProxyReadTimeout));
@@ -653,18 +654,6 @@ internal sealed partial class Http1Connection
             }
         }
         return ExchangeOutcome.SendTimeout;
-    }
-
-    private static bool KernelHasInput(System.Net.Sockets.Socket socket)
-    {
-        try
-        {
-            return socket.Available > 0;
-        }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
-        {
-            return false;
-        }
     }
 
     /// <summary>True when response bytes arrived while the request body is still being sent (a peek: nothing is consumed).</summary>

@@ -36,17 +36,18 @@ internal sealed partial class Http1Connection
     /// <summary>The TLS layer once the handshake succeeded.</summary>
     private TlsConnection? _tls;
 
-    public Http1Connection(ServerServices services, SocketConnection transport, IPEndPoint listenEndPoint, TlsServerContext tls)
+    public Http1Connection(ServerServices services, TransportConnection transport, IPEndPoint listenEndPoint, TlsServerContext tls)
         : this(services, transport, listenEndPoint)
     {
         _tlsContext = tls;
     }
 
     /// <summary>
-    /// Starts a TLS connection on the thread pool: the handshake's CPU work (the certificate signature) and a slow
-    /// client never hold up the accept loop.
+    /// Starts a TLS connection. On the event loops it starts inline like a plain one (its first read waits for the
+    /// ClientHello's event; the handshake's CPU work then runs on the loop, as in nginx's worker); on .NET's sockets
+    /// it starts on the thread pool, so the handshake never holds up that transport's accept loop.
     /// </summary>
-    public void StartTls() => Completion = Task.Run(RunAsync);
+    public void StartTls() => Completion = _transport is Transport.Epoll.EpollConnection ? RunAsync() : Task.Run(RunAsync);
 
     /// <summary>
     /// Runs the server handshake within ssl_handshake_timeout. On success the request loop switches to the TLS
@@ -56,15 +57,11 @@ internal sealed partial class Http1Connection
     private async ValueTask<bool> AuthenticateTlsAsync()
     {
         // A graceful stop may end a connection still in its handshake, as an idle one (RequestStop wakes this read).
-        EndPoint? remote;
-        try
-        {
-            remote = _transport.Socket.RemoteEndPoint;
-        }
-        catch (ObjectDisposedException)
+        if (_transport.IsAborted)
         {
             return false; // aborted (server stopping) before the handshake began
         }
+        EndPoint? remote = _transport.RemoteEndPoint;
         Volatile.Write(ref _idle, 1);
         Interlocked.MemoryBarrier();
         if (_stopping)

@@ -35,7 +35,7 @@ internal enum ClientTimeout
 internal sealed partial class Http1Connection
 {
     private readonly ServerServices _services;
-    private readonly SocketConnection _transport;
+    private readonly TransportConnection _transport;
     // Not readonly: a TLS connection switches them to its plaintext pipes after the handshake (Http1Connection.Tls.cs).
     private PipeReader _input;
     private PipeWriter _output;
@@ -59,8 +59,12 @@ internal sealed partial class Http1Connection
     private volatile bool _stopping;
     private int _idle;
     private bool _linger = true;
+    // The client may still be sending bytes nobody read (a request body not read to its end, or the rest of a
+    // malformed request): then a close lingers. Otherwise it lingers only if input is already waiting, as nginx's
+    // lingering_close on: r->lingering_close, unread header bytes, or a ready read event.
+    private bool _inputMayFollow;
 
-    public Http1Connection(ServerServices services, SocketConnection transport, IPEndPoint listenEndPoint)
+    public Http1Connection(ServerServices services, TransportConnection transport, IPEndPoint listenEndPoint)
     {
         _services = services;
         _transport = transport;
@@ -68,7 +72,7 @@ internal sealed partial class Http1Connection
         _output = transport.Output;
         _listenEndPoint = listenEndPoint;
         Id = services.NextConnectionSerial();
-        _context = new RequestContext(transport.Socket.RemoteEndPoint as IPEndPoint, transport.Socket.LocalEndPoint as IPEndPoint, Id);
+        _context = new RequestContext(transport, Id);
     }
 
     public long Id { get; }
@@ -100,6 +104,7 @@ internal sealed partial class Http1Connection
                 {
                     if (head > 0)
                     {
+                        _inputMayFollow = true;
                         WriteError(head, keepAlive: false, headOnly: false);
                         await FlushClientAsync();
                     }
@@ -137,7 +142,8 @@ internal sealed partial class Http1Connection
             {
                 await _tls.CloseAsync(TimeSpan.FromSeconds(5));
             }
-            await _transport.CloseAsync(TimeSpan.FromSeconds(5), _linger && !_stopping ? _services.LingerTimeout : TimeSpan.Zero);
+            bool linger = _linger && !_stopping && (_inputMayFollow || _transport.HasPendingInput());
+            await _transport.CloseAsync(TimeSpan.FromSeconds(5), linger ? _services.LingerTimeout : TimeSpan.Zero);
             _services.Connections.Remove(this);
         }
     }
@@ -348,6 +354,7 @@ internal sealed partial class Http1Connection
             keepAlive = false;
         }
         var bodyKind = Http1BodyFraming.ForRequest(head, out long contentLength);
+        _inputMayFollow = bodyKind != BodyKind.None;
 
         // RFC 9112 §3.2: a 1.1 request without Host is a 400 (nginx: "client sent HTTP/1.1 request without Host").
         if (head.Version == Http1Version.Http11 && head.HostFieldIndex < 0)
@@ -439,6 +446,7 @@ internal sealed partial class Http1Connection
         if (keepAlive && bodyKind != BodyKind.None)
         {
             keepAlive = !_head.ExpectContinue && await DiscardBodyAsync(bodyKind, contentLength);
+            _inputMayFollow = !keepAlive;
         }
         return keepAlive;
     }

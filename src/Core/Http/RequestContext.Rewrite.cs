@@ -22,7 +22,9 @@ internal sealed partial class RequestContext
 
     // Numbered captures: offsets into a copy of the subject they were taken from (nginx keeps r->captures_data).
     private byte[]? _captureSubject;
-    private readonly int[] _captures = new int[MaxNumberedCaptures * 2];
+    // Made on the first regex match with captures: most connections never meet one, and an idle connection's memory
+    // is what nginx is measured against.
+    private int[]? _captures;
     private int _captureCount;
 
     // Named captures are variables in nginx: each keeps the value of the last regex that defined it.
@@ -35,7 +37,7 @@ internal sealed partial class RequestContext
 
     // While a map's value is evaluated, the captures of the map's regex key (see BeginMapCaptures).
     private byte[]? _mapSubject;
-    private readonly int[] _mapCaptures = new int[MaxNumberedCaptures * 2];
+    private int[]? _mapCaptures;
     private int _mapCaptureCount;
     private RegexCaptures? _mapInfo;
     private int _mapScope;
@@ -116,7 +118,7 @@ internal sealed partial class RequestContext
     {
         if (_mapScope > 0)
         {
-            if ((uint)n >= (uint)_mapCaptureCount || _mapCaptures[2 * n] < 0)
+            if ((uint)n >= (uint)_mapCaptureCount || _mapCaptures![2 * n] < 0)
             {
                 return default;
             }
@@ -126,7 +128,7 @@ internal sealed partial class RequestContext
         {
             return default;
         }
-        int start = _captures[2 * n];
+        int start = _captures![2 * n];
         return start < 0 ? default : _captureSubject.AsSpan(start, _captures[2 * n + 1]);
     }
 
@@ -172,11 +174,12 @@ internal sealed partial class RequestContext
         subject.CopyTo(_captureSubject);
         var groups = match.Groups;
         int count = Math.Min(info.NumberedGroups, MaxNumberedCaptures);
+        var captures = _captures ??= new int[MaxNumberedCaptures * 2];
         for (int i = 0; i < count; i++)
         {
             var group = groups[info.GroupNumbers[i]];
-            _captures[2 * i] = group.Success ? group.Index : -1;
-            _captures[2 * i + 1] = group.Success ? group.Length : 0;
+            captures[2 * i] = group.Success ? group.Index : -1;
+            captures[2 * i + 1] = group.Success ? group.Length : 0;
         }
         _captureCount = count;
         foreach (var (name, number) in info.Named)
@@ -204,11 +207,12 @@ internal sealed partial class RequestContext
         subject.CopyTo(_mapSubject);
         var groups = match.Groups;
         int count = Math.Min(info.NumberedGroups, MaxNumberedCaptures);
+        var mapCaptures = _mapCaptures ??= new int[MaxNumberedCaptures * 2];
         for (int i = 0; i < count; i++)
         {
             var group = groups[info.GroupNumbers[i]];
-            _mapCaptures[2 * i] = group.Success ? group.Index : -1;
-            _mapCaptures[2 * i + 1] = group.Success ? group.Length : 0;
+            mapCaptures[2 * i] = group.Success ? group.Index : -1;
+            mapCaptures[2 * i + 1] = group.Success ? group.Length : 0;
         }
         _mapCaptureCount = count;
         _mapInfo = info;

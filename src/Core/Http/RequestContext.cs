@@ -25,17 +25,35 @@ internal sealed partial class RequestContext
     private int _uriLength;
 
     public RequestContext(IPEndPoint? remote, IPEndPoint? local, long connectionSerial)
+        : this(remote, connectionSerial)
+    {
+        _local = local;
+    }
+
+    /// <summary>A client connection's context: the local address is asked of the transport only when a request
+    /// uses $server_addr or $server_port (nginx too reads it lazily: one getsockname less per connection).</summary>
+    public RequestContext(Transport.TransportConnection transport, long connectionSerial)
+        : this(transport.RemoteEndPoint, connectionSerial)
+    {
+        _transport = transport;
+    }
+
+    private RequestContext(IPEndPoint? remote, long connectionSerial)
     {
         var remoteAddress = Normalize(remote?.Address ?? IPAddress.None);
         PeerAddr = Encoding.ASCII.GetBytes(remoteAddress.ToString());
         PeerBinaryAddr = remoteAddress.GetAddressBytes();
         PeerPort = Encoding.ASCII.GetBytes((remote?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
         Peer = remote is null ? default : RealIp.ClientAddress.FromIPAddress(remote.Address, remote.Port);
-        var localAddress = Normalize(local?.Address ?? IPAddress.None);
-        ServerAddr = Encoding.ASCII.GetBytes(localAddress.ToString());
-        ServerPort = Encoding.ASCII.GetBytes((local?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
         ConnectionSerial = connectionSerial;
     }
+
+    private readonly Transport.TransportConnection? _transport;
+    private IPEndPoint? _local;
+    private byte[]? _serverAddr;
+    private byte[]? _serverPort;
+
+    private IPEndPoint? Local => _local ??= _transport?.LocalEndPoint;
 
     // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; nginx shows them as a.b.c.d.
     private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
@@ -53,8 +71,8 @@ internal sealed partial class RequestContext
     public byte[] PeerAddr { get; }
     public byte[] PeerBinaryAddr { get; }
     public byte[] PeerPort { get; }
-    public byte[] ServerAddr { get; }
-    public byte[] ServerPort { get; }
+    public byte[] ServerAddr => _serverAddr ??= Encoding.ASCII.GetBytes(Normalize(Local?.Address ?? IPAddress.None).ToString());
+    public byte[] ServerPort => _serverPort ??= Encoding.ASCII.GetBytes((Local?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
     public long ConnectionSerial { get; }
 
     /// <summary>$connection_requests: requests served on this connection, this one included.</summary>

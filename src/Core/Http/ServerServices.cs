@@ -23,7 +23,11 @@ internal sealed class ServerServices
         Pools = pools;
         Scheduler = scheduler;
         SocketArgs = new Transport.SocketArgsPool(scheduler);
+        Transport = FastProxy.Transport.TransportFactories.Create(scheduler, SocketArgs);
     }
+
+    /// <summary>The transport connections run on: listeners and outbound connections.</summary>
+    public Transport.ITransportFactory Transport { get; }
 
     /// <summary>Receivers and senders reused across connections, client and upstream.</summary>
     public Transport.SocketArgsPool SocketArgs { get; }

@@ -171,8 +171,15 @@ internal struct PooledValueTaskMethodBuilder<TResult>
 
     private sealed class Box<TStateMachine> : PooledBox where TStateMachine : IAsyncStateMachine
     {
+        // A small stack per thread first: an event loop thread suspends and resumes the same method for many
+        // connections at once (every idle keep-alive connection sits in the same await), so one cached box per
+        // thread would send almost every rent and return through the shared queue's interlocked operations.
+        private const int ThreadStackSize = 32;
+
         [ThreadStatic]
-        private static Box<TStateMachine>? t_cached;
+        private static Box<TStateMachine>?[]? t_stack;
+        [ThreadStatic]
+        private static int t_count;
         private static readonly ConcurrentQueue<Box<TStateMachine>> s_pool = new();
         private static int s_pooled;
 
@@ -187,13 +194,15 @@ internal struct PooledValueTaskMethodBuilder<TResult>
 
         public static Box<TStateMachine> Rent()
         {
-            var box = t_cached;
-            if (box is not null)
+            var stack = t_stack;
+            if (stack is not null && t_count > 0)
             {
-                t_cached = null;
-                return box;
+                int top = --t_count;
+                var cached = stack[top]!;
+                stack[top] = null;
+                return cached;
             }
-            if (s_pool.TryDequeue(out box))
+            if (s_pool.TryDequeue(out var box))
             {
                 Interlocked.Decrement(ref s_pooled);
                 return box;
@@ -206,9 +215,10 @@ internal struct PooledValueTaskMethodBuilder<TResult>
             // Drop the references the finished state machine holds, then reset for the next use.
             StateMachine = default!;
             _core.Reset();
-            if (t_cached is null)
+            var stack = t_stack ??= new Box<TStateMachine>?[ThreadStackSize];
+            if (t_count < ThreadStackSize)
             {
-                t_cached = this;
+                stack[t_count++] = this;
                 return;
             }
             if (Interlocked.Increment(ref s_pooled) > PooledValueTaskMethodBuilder.MaxRetained)

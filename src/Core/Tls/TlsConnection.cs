@@ -8,18 +8,18 @@ using FastProxy.Transport;
 namespace FastProxy.Tls;
 
 /// <summary>
-/// The plaintext side of an authenticated <see cref="SslStream"/> as a pair of pipes, the same shape as
-/// <see cref="SocketConnection"/>: a read loop decrypts into <see cref="Input"/>, a write loop encrypts what is
-/// flushed to <see cref="Output"/>. The HTTP code reads and writes these pipes exactly as it does a plain connection's,
-/// with the same semantics: no exceptions (a broken connection completes the pipes), CancelPendingRead and
-/// FlushResult.IsCompleted as on a socket. The SslStream runs over the connection's <see cref="SocketConnection"/>
+/// The plaintext side of an authenticated <see cref="SslStream"/>: a read loop decrypts into the <see cref="Input"/>
+/// pipe, and <see cref="Output"/> (<see cref="TlsPipeWriter"/>) encrypts straight into the stream when the HTTP code
+/// flushes. The HTTP code reads and writes them exactly as it does a plain connection's, with the same semantics: no
+/// exceptions (a broken connection completes the input and fails the flushes), CancelPendingRead and
+/// FlushResult.IsCompleted as on a socket. The SslStream runs over the connection's <see cref="TransportConnection"/>
 /// (through <see cref="DuplexPipeStream"/>), which still owns the socket, its timeouts and its close.
 /// </summary>
 /// <remarks>
 /// Used by client connections on <c>listen ... ssl</c> and by upstream connections to <c>proxy_pass https://</c>.
-/// Per connection: two pipes and two loop tasks; per read or write nothing (SslStream's async operations complete
-/// through pooled sources, the pipes recycle their segments). The read loop starts with a zero-byte read, so an idle
-/// keep-alive connection holds neither a pipe segment nor SslStream's buffer.
+/// Per connection: one pipe and one loop task; per read or write nothing (SslStream's async operations complete
+/// through pooled sources, the pipe and the writer recycle their blocks). The read loop starts with a zero-byte read,
+/// so an idle keep-alive connection holds neither a pipe segment nor SslStream's buffer.
 /// </remarks>
 internal sealed class TlsConnection : IDuplexPipe
 {
@@ -30,19 +30,16 @@ internal sealed class TlsConnection : IDuplexPipe
     /// <summary>Smallest free space asked of a segment per decrypting read (a record carries up to 16 KiB).</summary>
     private const int MinimumReadSize = 2048;
 
-    /// <summary>Writes are gathered into records of up to 16 KiB of plaintext (RFC 8446 §5.1).</summary>
-    private const int MaxRecordPlaintext = 16 * 1024;
 
     private readonly SslStream _stream;
-    private readonly SocketConnection _transport;
+    private readonly TransportConnection _transport;
     private readonly Pipe _input;
-    private readonly Pipe _output;
+    private readonly TlsPipeWriter _output;
     private Task? _readTask;
-    private Task? _writeTask;
     private volatile bool _inputEnded;
     private int _disposed;
 
-    public TlsConnection(SslStream stream, SocketConnection transport, PipeScheduler scheduler, MemoryPool<byte>? pool = null)
+    public TlsConnection(SslStream stream, TransportConnection transport, PipeScheduler scheduler, MemoryPool<byte>? pool = null)
     {
         _stream = stream;
         _transport = transport;
@@ -50,14 +47,12 @@ internal sealed class TlsConnection : IDuplexPipe
         _input = new Pipe(new PipeOptions(memoryPool, readerScheduler: scheduler, writerScheduler: scheduler,
             pauseWriterThreshold: PauseThreshold, resumeWriterThreshold: ResumeThreshold, useSynchronizationContext: false,
             minimumSegmentSize: memoryPool.MaxBufferSize));
-        _output = new Pipe(new PipeOptions(memoryPool, readerScheduler: scheduler, writerScheduler: scheduler,
-            pauseWriterThreshold: PauseThreshold, resumeWriterThreshold: ResumeThreshold, useSynchronizationContext: false,
-            minimumSegmentSize: memoryPool.MaxBufferSize));
+        _output = new TlsPipeWriter(stream);
     }
 
     public PipeReader Input => _input.Reader;
 
-    public PipeWriter Output => _output.Writer;
+    public PipeWriter Output => _output;
 
     public SslStream Stream => _stream;
 
@@ -67,7 +62,6 @@ internal sealed class TlsConnection : IDuplexPipe
     public void Start()
     {
         _readTask = ReadLoopAsync();
-        _writeTask = WriteLoopAsync();
     }
 
     private async Task ReadLoopAsync()
@@ -107,78 +101,6 @@ internal sealed class TlsConnection : IDuplexPipe
         }
     }
 
-    private async Task WriteLoopAsync()
-    {
-        var reader = _output.Reader;
-        bool completed = false;
-        try
-        {
-            while (true)
-            {
-                var result = await reader.ReadAsync();
-                if (result.IsCanceled)
-                {
-                    break;
-                }
-                var buffer = result.Buffer;
-                if (!buffer.IsEmpty)
-                {
-                    await WriteAsync(buffer);
-                }
-                reader.AdvanceTo(buffer.End);
-                if (result.IsCompleted)
-                {
-                    completed = true;
-                    break;
-                }
-            }
-            if (completed)
-            {
-                // The application closed its side: end the TLS session properly (close_notify, RFC 8446 §6.1), as
-                // nginx's SSL_shutdown does, before the transport sends FIN.
-                await _stream.ShutdownAsync();
-            }
-        }
-        catch (Exception e) when (e is IOException or AuthenticationException or SocketException or ObjectDisposedException
-                                      or InvalidOperationException or OperationCanceledException or NotSupportedException)
-        {
-            // The transport is gone: the application sees FlushResult.IsCompleted from now on.
-        }
-        finally
-        {
-            await reader.CompleteAsync();
-        }
-    }
-
-    /// <summary>
-    /// Encrypts one flushed buffer. A single segment goes as is; several are gathered into records of up to 16 KiB
-    /// so a response head and its body leave as one record rather than one per segment.
-    /// </summary>
-    private async ValueTask WriteAsync(ReadOnlySequence<byte> buffer)
-    {
-        if (buffer.IsSingleSegment)
-        {
-            await _stream.WriteAsync(buffer.First);
-            return;
-        }
-        var scratch = ArrayPool<byte>.Shared.Rent(MaxRecordPlaintext);
-        try
-        {
-            while (!buffer.IsEmpty)
-            {
-                int count = (int)Math.Min(buffer.Length, MaxRecordPlaintext);
-                var part = buffer.Slice(0, count);
-                part.CopyTo(scratch);
-                await _stream.WriteAsync(scratch.AsMemory(0, count));
-                buffer = buffer.Slice(part.End);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
-    }
-
     /// <summary>
     /// Ends the TLS layer before the transport closes: the application side is completed, what is buffered goes out
     /// followed by close_notify (waiting at most <paramref name="flushTimeout"/>, then the transport is aborted), the
@@ -192,19 +114,16 @@ internal sealed class TlsConnection : IDuplexPipe
             return;
         }
         await _input.Reader.CompleteAsync();
-        await _output.Writer.CompleteAsync();
-        if (_writeTask is not null && !_writeTask.IsCompleted)
+        // What is still buffered, then close_notify (RFC 8446 §6.1), as nginx's SSL_shutdown does, before the transport
+        // sends FIN; a client that does not read gets flushTimeout, then the transport is aborted.
+        var closing = SendRestAndCloseNotifyAsync();
+        if (!closing.IsCompleted)
         {
-            try
+            if (flushTimeout <= TimeSpan.Zero || await Task.WhenAny(closing, Task.Delay(flushTimeout)) != closing)
             {
-                await _writeTask.WaitAsync(flushTimeout);
-            }
-            catch (TimeoutException)
-            {
-                // A client that does not read: nothing more can be sent.
                 _transport.Abort();
-                await _writeTask;
             }
+            await closing;
         }
         if (_readTask is not null && !_readTask.IsCompleted)
         {
@@ -213,6 +132,32 @@ internal sealed class TlsConnection : IDuplexPipe
             await _readTask;
         }
         _stream.Dispose();
+    }
+
+    private async Task SendRestAndCloseNotifyAsync()
+    {
+        if (_output.Failed || _transport.IsAborted)
+        {
+            _output.ReleaseBlocks();
+            return;
+        }
+        if (_output.HasBuffered)
+        {
+            await _output.WriteBufferedAsync();
+        }
+        if (_output.Failed || _transport.IsAborted)
+        {
+            return;
+        }
+        _output.MarkFailed();
+        try
+        {
+            await _stream.ShutdownAsync();
+        }
+        catch (Exception e) when (e is IOException or AuthenticationException or SocketException or ObjectDisposedException
+                                      or InvalidOperationException or OperationCanceledException or NotSupportedException)
+        {
+        }
     }
 
     /// <summary>Closes without a close_notify (an aborted or broken connection).</summary>

@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using FastProxy.Diagnostics;
@@ -5,18 +6,22 @@ using Microsoft.Extensions.Logging;
 
 namespace FastProxy.Transport;
 
-/// <summary>A listening socket for one configured address and its accept loop.</summary>
-internal sealed class ConnectionListener
+/// <summary>A listening socket for one configured address and its accept loop, on .NET's sockets.</summary>
+internal sealed class ConnectionListener : IConnectionListener
 {
     // nginx's default listen backlog on Linux (NGX_LISTEN_BACKLOG).
     private const int Backlog = 511;
 
     private readonly Socket _socket;
     private readonly ILogger _logger;
+    private readonly PipeScheduler _scheduler;
+    private readonly SocketArgsPool _argsPool;
     private Task? _acceptLoop;
 
-    private ConnectionListener(IPEndPoint configEndPoint, Socket socket, ILogger logger)
+    private ConnectionListener(IPEndPoint configEndPoint, Socket socket, ILogger logger, PipeScheduler scheduler, SocketArgsPool argsPool)
     {
+        _scheduler = scheduler;
+        _argsPool = argsPool;
         ConfigEndPoint = configEndPoint;
         _socket = socket;
         _logger = logger;
@@ -30,7 +35,16 @@ internal sealed class ConnectionListener
     public IPEndPoint BoundEndPoint { get; }
 
     /// <summary>Binds and listens; a failure (address in use, no permission) is a configuration error and throws.</summary>
-    public static ConnectionListener Bind(IPEndPoint endPoint, ILogger logger)
+    public static ConnectionListener Bind(IPEndPoint endPoint, ILogger logger, PipeScheduler scheduler, SocketArgsPool argsPool)
+    {
+        var socket = CreateListeningSocket(endPoint);
+        var listener = new ConnectionListener(endPoint, socket, logger, scheduler, argsPool);
+        Log.Listening(logger, listener.BoundEndPoint);
+        return listener;
+    }
+
+    /// <summary>A socket bound and listening as nginx's listen does it; throws <see cref="SocketException"/>.</summary>
+    public static Socket CreateListeningSocket(IPEndPoint endPoint)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -50,14 +64,12 @@ internal sealed class ConnectionListener
             socket.Dispose();
             throw;
         }
-        var listener = new ConnectionListener(endPoint, socket, logger);
-        Log.Listening(logger, listener.BoundEndPoint);
-        return listener;
+        return socket;
     }
 
-    public void Start(Action<Socket, ConnectionListener> onAccept) => _acceptLoop = AcceptLoopAsync(onAccept);
+    public void Start(Action<TransportConnection, IConnectionListener> onAccept) => _acceptLoop = AcceptLoopAsync(onAccept);
 
-    private async Task AcceptLoopAsync(Action<Socket, ConnectionListener> onAccept)
+    private async Task AcceptLoopAsync(Action<TransportConnection, IConnectionListener> onAccept)
     {
         while (true)
         {
@@ -81,9 +93,21 @@ internal sealed class ConnectionListener
                 await Task.Delay(100);
                 continue;
             }
+            SocketConnection connection;
             try
             {
-                onAccept(socket, this);
+                SocketConnection.ConfigureSocket(socket);
+                connection = new SocketConnection(socket, _scheduler, _argsPool);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // The client reset the connection between accept and here (its addresses are no longer readable).
+                socket.Dispose();
+                continue;
+            }
+            try
+            {
+                onAccept(connection, this);
             }
             catch (Exception e)
             {

@@ -10,7 +10,7 @@ namespace FastProxy.Transport;
 /// <see cref="Input"/> from the socket, a send loop drains <see cref="Output"/> into it. Both client and upstream
 /// connections use it. Per connection: two pipes, one receiver, one sender, two loop tasks; per operation nothing.
 /// </summary>
-internal sealed class SocketConnection : IDuplexPipe
+internal sealed class SocketConnection : TransportConnection
 {
     // Kestrel's numbers: ask the pipe for at least 2 KiB free space per receive; pause the writer at 64 KiB
     // unconsumed and resume at 32 KiB. These thresholds are the proxy's backpressure in both directions.
@@ -47,18 +47,31 @@ internal sealed class SocketConnection : IDuplexPipe
             minimumSegmentSize: memoryPool.MaxBufferSize));
         _receiver = argsPool?.RentReceiver() ?? new SocketReceiver(scheduler);
         _sender = argsPool?.RentSender() ?? new SocketSender(scheduler);
+        // Read once: an accepted socket that the client already reset may throw here, which the accept path handles.
+        if (socket.Connected)
+        {
+            _remote = socket.RemoteEndPoint as IPEndPoint;
+            _local = socket.LocalEndPoint as IPEndPoint;
+        }
     }
 
-    public PipeReader Input => _input.Reader;
+    private readonly IPEndPoint? _remote;
+    private readonly IPEndPoint? _local;
 
-    public PipeWriter Output => _output.Writer;
+    public override PipeReader Input => _input.Reader;
+
+    public override PipeWriter Output => _output.Writer;
+
+    public override IPEndPoint? RemoteEndPoint => _remote;
+
+    public override IPEndPoint? LocalEndPoint => _local;
 
     public Socket Socket => _socket;
 
     /// <summary>The peer closed its sending side (FIN) or the connection failed: no more input will come.</summary>
-    public bool ReceivedFin => _receivedFin;
+    public override bool ReceivedFin => _receivedFin;
 
-    public bool IsAborted => Volatile.Read(ref _aborted) != 0;
+    public override bool IsAborted => Volatile.Read(ref _aborted) != 0;
 
     /// <summary>
     /// Why the input ended, when it ended by a socket error (a reset, typically); Success for a clean FIN. The input
@@ -69,7 +82,7 @@ internal sealed class SocketConnection : IDuplexPipe
     /// <summary>Completes when both loops have ended and the socket is disposed.</summary>
     public Task Closed => _closed.Task;
 
-    public void Start()
+    public override void Start()
     {
         _loopsRunning = 2;
         _receiveTask = ReceiveLoopAsync();
@@ -77,7 +90,7 @@ internal sealed class SocketConnection : IDuplexPipe
     }
 
     /// <summary>Tears the connection down at once: pending reads on the socket fail, both loops end.</summary>
-    public void Abort()
+    public override void Abort()
     {
         if (Interlocked.Exchange(ref _aborted, 1) != 0)
         {
@@ -111,7 +124,7 @@ internal sealed class SocketConnection : IDuplexPipe
     /// Stops the sending half only (a send timeout): the send loop wakes and ends, a pending flush completes, and the
     /// receive loop keeps reading, so what the peer already sent is not destroyed. Abort or CloseAsync still follow.
     /// </summary>
-    public void AbortSend()
+    public override void AbortSend()
     {
         if (IsAborted)
         {
@@ -255,7 +268,7 @@ internal sealed class SocketConnection : IDuplexPipe
     /// lingering_close: closing a socket with unread input makes the kernel send RST, and an RST can destroy the
     /// response (a 400 or 413) in the client's receive buffer before the client has read it.
     /// </summary>
-    public async ValueTask CloseAsync(TimeSpan flushTimeout, TimeSpan linger)
+    public override async ValueTask CloseAsync(TimeSpan flushTimeout, TimeSpan linger)
     {
         await _output.Writer.CompleteAsync();
         if (_sendTask is not null && !_sendTask.IsCompleted && flushTimeout > TimeSpan.Zero)
@@ -305,7 +318,22 @@ internal sealed class SocketConnection : IDuplexPipe
     }
 
     /// <summary>Connects the (not yet started) socket; the caller starts the loops when this succeeds.</summary>
-    public ValueTask<SocketOperationResult> ConnectAsync(EndPoint endPoint) => _receiver.ConnectAsync(_socket, endPoint);
+    public override ValueTask<SocketOperationResult> ConnectAsync(IPEndPoint endPoint) => _receiver.ConnectAsync(_socket, endPoint);
+
+    /// <summary>The receive loop reads ahead, so input may be in flight at any time: always linger, as before.</summary>
+    public override bool HasPendingInput() => true;
+
+    public override bool HasKernelInput()
+    {
+        try
+        {
+            return _socket.Available > 0;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
 
     public static void ConfigureSocket(Socket socket)
     {

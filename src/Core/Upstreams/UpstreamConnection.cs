@@ -18,16 +18,16 @@ internal sealed class UpstreamConnection
     private int _timedOut;
     private int _sendDeadline;
 
-    public UpstreamConnection(Socket socket, UpstreamPool pool, DestinationState destination, PipeScheduler scheduler, SocketArgsPool? argsPool = null)
+    public UpstreamConnection(TransportConnection transport, UpstreamPool pool, DestinationState destination)
     {
-        Transport = new SocketConnection(socket, scheduler, argsPool);
+        Transport = transport;
         Pool = pool;
         Destination = destination;
         Input = Transport.Input;
         Output = Transport.Output;
     }
 
-    public SocketConnection Transport { get; }
+    public TransportConnection Transport { get; }
     public UpstreamPool Pool { get; }
     public DestinationState Destination { get; }
 

@@ -18,12 +18,19 @@ public sealed class PhaseAllocationTests
         {
             run();
         }
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+        // The least of three rounds: allocation per run shows in every round, while a one-off (a regex runner made
+        // because another thread held the cached one, when tests run in parallel) shows in one at most.
+        long least = long.MaxValue;
+        for (int round = 0; round < 3; round++)
         {
-            run();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 1000; i++)
+            {
+                run();
+            }
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
         }
-        return GC.GetAllocatedBytesForCurrentThread() - before;
+        return least;
     }
 
     [Fact]

@@ -1,0 +1,192 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace FastProxy.Transport.Epoll;
+
+/// <summary>
+/// One block of a connection's input or output: a pinned array (so a syscall takes its address without pinning) and
+/// how much of it holds data. Blocks are pooled with their segment objects, so buffering allocates nothing in steady
+/// state, and a connection that waits with nothing buffered holds no block at all (nginx frees an idle keep-alive
+/// connection's buffers the same way).
+/// </summary>
+internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
+{
+    /// <summary>16 KiB, as <see cref="PinnedBlockMemoryPool.DefaultBlockSize"/>: few syscalls for big bodies.</summary>
+    public const int BlockSize = PinnedBlockMemoryPool.DefaultBlockSize;
+
+    private readonly byte[] _array;
+
+    private BufferSegment(byte[] array)
+    {
+        _array = array;
+    }
+
+    /// <summary>Bytes written into the block (data runs from 0 to End; readers start at their own index).</summary>
+    public int End { get; private set; }
+
+    public int Capacity => _array.Length;
+
+    public int Free => _array.Length - End;
+
+    public bool IsPooled => _array.Length == BlockSize;
+
+    public byte* Pointer => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_array));
+
+    public Memory<byte> FreeMemory => _array.AsMemory(End);
+
+    public Span<byte> FreeSpan => _array.AsSpan(End);
+
+    public void Grow(int count)
+    {
+        End += count;
+        Memory = _array.AsMemory(0, End);
+    }
+
+    /// <summary>The next block (every segment in a chain is a BufferSegment: no type check on the hot path).</summary>
+    public BufferSegment? NextSegment => Unsafe.As<BufferSegment?>(Next);
+
+    public void SetNext(BufferSegment next)
+    {
+        next.RunningIndex = RunningIndex + End;
+        Next = next;
+    }
+
+    private void Reset()
+    {
+        End = 0;
+        Memory = default;
+        Next = null;
+        RunningIndex = 0;
+    }
+
+    // ---- The pool: a small per-thread stack in front of one shared queue ------------------------------------------
+
+    private const int ThreadCacheSize = 64;
+    // Blocks kept beyond the threads' caches: 4,096 (64 MiB). A burst that needed more gives the rest back to the GC
+    // instead of pinning its peak forever.
+    private const int SharedLimit = 4096;
+    private static readonly ConcurrentQueue<BufferSegment> s_shared = new();
+    private static int s_sharedCount;
+
+    [ThreadStatic]
+    private static BufferSegment[]? t_cache;
+    [ThreadStatic]
+    private static int t_count;
+
+    /// <summary>A block with at least <paramref name="minimum"/> free bytes (a standard pooled block when it fits).</summary>
+    public static BufferSegment Rent(int minimum = 1)
+    {
+        if (minimum > BlockSize)
+        {
+            // A head bigger than a block (rare): an unpooled pinned array of its size, dropped after use.
+            return new BufferSegment(GC.AllocateUninitializedArray<byte>(minimum, pinned: true));
+        }
+        var cache = t_cache;
+        if (cache is not null && t_count > 0)
+        {
+            var segment = cache[--t_count];
+            cache[t_count] = null!;
+            return segment;
+        }
+        if (s_shared.TryDequeue(out var shared))
+        {
+            Interlocked.Decrement(ref s_sharedCount);
+            return shared;
+        }
+        return new BufferSegment(GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true));
+    }
+
+    /// <summary>Returns <paramref name="head"/> and every block after it.</summary>
+    public static void ReturnChain(BufferSegment? head)
+    {
+        while (head is not null)
+        {
+            var next = head.NextSegment;
+            Return(head);
+            head = next;
+        }
+    }
+
+    public static void Return(BufferSegment segment)
+    {
+        if (!segment.IsPooled)
+        {
+            return;
+        }
+        segment.Reset();
+        var cache = t_cache ??= new BufferSegment[ThreadCacheSize];
+        if (t_count < ThreadCacheSize)
+        {
+            cache[t_count++] = segment;
+            return;
+        }
+        if (Interlocked.Increment(ref s_sharedCount) <= SharedLimit)
+        {
+            s_shared.Enqueue(segment);
+            return;
+        }
+        Interlocked.Decrement(ref s_sharedCount);
+    }
+}
+
+/// <summary>
+/// A chain of pooled blocks written at the tail and consumed from the head: the output buffer of a connection
+/// (<see cref="EpollPipeWriter"/>) and of a TLS session (<see cref="Tls.TlsPipeWriter"/>).
+/// </summary>
+internal struct BlockChain
+{
+    public BufferSegment? Head;
+    public BufferSegment? Tail;
+    /// <summary>Bytes of <see cref="Head"/> already consumed (sent).</summary>
+    public int HeadIndex;
+
+    public readonly bool HasData => Head is not null && (!ReferenceEquals(Head, Tail) || HeadIndex < Head.End);
+
+    /// <summary>The tail block, with at least <paramref name="sizeHint"/> free bytes (a new block when needed).</summary>
+    public BufferSegment EnsureTail(int sizeHint)
+    {
+        int needed = Math.Max(sizeHint, 1);
+        var tail = Tail;
+        if (tail is not null && tail.Free >= needed)
+        {
+            return tail;
+        }
+        var block = BufferSegment.Rent(needed);
+        if (tail is null || !HasData)
+        {
+            if (tail is not null)
+            {
+                BufferSegment.Return(tail); // all of it consumed: start over in a fresh block
+            }
+            Head = block;
+            HeadIndex = 0;
+        }
+        else
+        {
+            tail.SetNext(block);
+        }
+        Tail = block;
+        return block;
+    }
+
+    /// <summary>Commits <paramref name="bytes"/> written into the tail's free space.</summary>
+    public readonly void Advance(int bytes)
+    {
+        var tail = Tail ?? throw new InvalidOperationException("Advance without GetMemory or GetSpan.");
+        if ((uint)bytes > (uint)tail.Free)
+        {
+            throw new ArgumentOutOfRangeException(nameof(bytes));
+        }
+        tail.Grow(bytes);
+    }
+
+    /// <summary>Every block back to the pool.</summary>
+    public void Release()
+    {
+        BufferSegment.ReturnChain(Head);
+        Head = Tail = null;
+        HeadIndex = 0;
+    }
+}

@@ -1,0 +1,356 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Tasks.Sources;
+using static FastProxy.Transport.Epoll.LinuxInterop;
+
+namespace FastProxy.Transport.Epoll;
+
+/// <summary>
+/// A TCP connection on FastProxy's own event loop: a non-blocking descriptor registered edge-triggered with one
+/// <see cref="EpollLoop"/>, read and written directly by the code that awaits it (no receive or send loop, no
+/// intermediate pipe). Reads follow nginx's ngx_unix_recv: a read that returns less than it asked for means the
+/// socket is drained, so the next read waits for the next event instead of paying a syscall to learn EAGAIN.
+/// </summary>
+/// <remarks>
+/// Ownership rule: the descriptor is used by whoever runs the connection's current operation (the awaiting code, or
+/// the loop thread once it took a waiting operation over) and closed only by <see cref="CloseAsync"/>, which that same
+/// code calls when it is done. Other threads (the heartbeat firing a timeout, a graceful stop) never complete an
+/// operation themselves: they hand it to the loop (<see cref="IEpollWork"/>), and their only syscall, shutdown in
+/// <see cref="Abort"/>, runs under a count that defers close until it returned, so it can never hit a reused number.
+/// </remarks>
+internal sealed unsafe partial class EpollConnection : TransportConnection, IEpollHandler, IEpollWork, IValueTaskSource<SocketOperationResult>
+{
+    private const uint RegisteredEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    private const int ClosedBit = 1 << 30;
+
+    // Work handed to the loop (bits of _posted).
+    internal const int ReadWake = 1;
+    internal const int WriteWake = 2;
+    private const int ConnectWake = 4;
+
+    private readonly EpollLoop _loop;
+    private readonly int _fd;
+    private readonly EpollPipeReader _reader;
+    private readonly EpollPipeWriter _writer;
+    private readonly IPEndPoint? _remote;
+    private IPEndPoint? _local;
+    private nint _handle;
+    private int _fdState;
+    private int _posted;
+    private int _aborted;
+    private int _closing;
+    private volatile bool _peerClosed;
+
+    private ManualResetValueTaskSourceCore<SocketOperationResult> _connectSource;
+    private int _connectWaiting;
+
+    /// <summary>Counts input events (EPOLLIN, EPOLLRDHUP, EPOLLHUP, EPOLLERR); the reader compares it with the count
+    /// at which it last found the socket drained.</summary>
+    internal int ReadEvents;
+
+    /// <summary>Counts output events (EPOLLOUT, EPOLLHUP, EPOLLERR), for the writer likewise.</summary>
+    internal int WriteEvents;
+
+    private EpollConnection(int fd, EpollLoop loop, IPEndPoint? remote, IPEndPoint? local)
+    {
+        _fd = fd;
+        _loop = loop;
+        _remote = remote;
+        _local = local;
+        _reader = new EpollPipeReader(this, fd);
+        _writer = new EpollPipeWriter(this, fd);
+        _connectSource.RunContinuationsAsynchronously = false;
+    }
+
+    /// <summary>A connection just accepted on <paramref name="loop"/>'s thread.</summary>
+    public static EpollConnection Accepted(int fd, EpollLoop loop, IPEndPoint? remote)
+    {
+        var connection = new EpollConnection(fd, loop, remote, null);
+        connection.RegisterOrFail();
+        return connection;
+    }
+
+    /// <summary>A new outbound socket on the caller's loop (or the next one); registered once connect started.</summary>
+    public static EpollConnection Outbound(AddressFamily family)
+    {
+        int fd = socket(family == AddressFamily.InterNetworkV6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            throw new SocketException((int)ToSocketError(Errno));
+        }
+        return new EpollConnection(fd, EpollLoop.Pick(), null, null);
+    }
+
+    private void RegisterOrFail()
+    {
+        _handle = _loop.Register(_fd, RegisteredEvents, this, out int errno);
+        if (_handle == 0)
+        {
+            // Out of kernel memory for epoll items: the connection cannot work; its reads and flushes report the end.
+            Volatile.Write(ref _aborted, 1);
+            _ = errno;
+        }
+    }
+
+    public override PipeReader Input => _reader;
+
+    public override PipeWriter Output => _writer;
+
+    public override IPEndPoint? RemoteEndPoint => _remote;
+
+    /// <summary>Read on first use (getsockname), from the code that owns the connection.</summary>
+    public override IPEndPoint? LocalEndPoint
+    {
+        get
+        {
+            if (_local is null && (Volatile.Read(ref _fdState) & ClosedBit) == 0 && _remote is not null)
+            {
+                SockAddrBuffer address;
+                uint length = (uint)sizeof(SockAddrBuffer);
+                _local = getsockname(_fd, &address, &length) == 0 ? ReadSockAddr(&address, length) : null;
+            }
+            return _local;
+        }
+    }
+
+    public override bool ReceivedFin => _peerClosed || _reader.Ended;
+
+    public override bool IsAborted => Volatile.Read(ref _aborted) != 0;
+
+    internal EpollLoop Loop => _loop;
+
+    /// <summary>The peer's FIN, a hang-up or an error was announced by an event (it may not have been read yet).</summary>
+    internal bool PeerClosed => _peerClosed;
+
+    public override void Start()
+    {
+        // Nothing to start: bytes move when the connection's code reads and flushes.
+    }
+
+    // ---- Events from the loop -----------------------------------------------------------------------------------
+
+    public void OnEvents(uint events)
+    {
+        if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+        {
+            if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+            {
+                _peerClosed = true;
+            }
+            Interlocked.Increment(ref ReadEvents);
+            _reader.OnReadable();
+        }
+        if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0)
+        {
+            Interlocked.Increment(ref WriteEvents);
+            if (Volatile.Read(ref _connectWaiting) == 1 && Interlocked.Exchange(ref _connectWaiting, 0) == 1)
+            {
+                _connectSource.SetResult(FinishConnect());
+            }
+            else
+            {
+                _writer.OnWritable();
+            }
+        }
+    }
+
+    /// <summary>Hands work to the loop thread; several requests before it runs are merged.</summary>
+    internal void PostWork(int bits)
+    {
+        if (Interlocked.Or(ref _posted, bits) == 0)
+        {
+            _loop.Post(this);
+        }
+    }
+
+    void IEpollWork.Execute()
+    {
+        int bits = Interlocked.Exchange(ref _posted, 0);
+        if ((bits & ReadWake) != 0)
+        {
+            _reader.ResumeWaiting();
+        }
+        if ((bits & WriteWake) != 0)
+        {
+            _writer.ResumeWaiting();
+        }
+        if ((bits & ConnectWake) != 0)
+        {
+            _connectSource.SetResult(FinishConnect());
+        }
+    }
+
+    // ---- Connect --------------------------------------------------------------------------------------------------
+
+    public override ValueTask<SocketOperationResult> ConnectAsync(IPEndPoint endPoint)
+    {
+        SockAddrBuffer address;
+        uint length = WriteSockAddr(endPoint, &address);
+        if (connect(_fd, &address, length) != 0)
+        {
+            int errno = Errno;
+            if (errno != EINPROGRESS)
+            {
+                return new(new SocketOperationResult(0, ToSocketError(errno)));
+            }
+        }
+        // Registered only now: a socket that has not begun connecting polls as writable and hung up, which would read
+        // as a finished connect.
+        int seen = Volatile.Read(ref WriteEvents);
+        RegisterOrFail();
+        _connectSource.Reset();
+        Interlocked.Exchange(ref _connectWaiting, 1);
+        if ((Volatile.Read(ref WriteEvents) != seen || IsAborted) && Interlocked.CompareExchange(ref _connectWaiting, 0, 1) == 1)
+        {
+            return new(FinishConnect());
+        }
+        return new(this, _connectSource.Version);
+    }
+
+    private SocketOperationResult FinishConnect()
+    {
+        if (IsAborted)
+        {
+            return new(0, SocketError.OperationAborted);
+        }
+        int error = 0;
+        uint length = sizeof(int);
+        if (getsockopt(_fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0)
+        {
+            error = Errno;
+        }
+        return new(0, ToSocketError(error));
+    }
+
+    SocketOperationResult IValueTaskSource<SocketOperationResult>.GetResult(short token) => _connectSource.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<SocketOperationResult>.GetStatus(short token) => _connectSource.GetStatus(token);
+
+    void IValueTaskSource<SocketOperationResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _connectSource.OnCompleted(continuation, state, token, flags);
+
+    // ---- Abort and close ------------------------------------------------------------------------------------------
+
+    public override void Abort()
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) != 0)
+        {
+            return;
+        }
+        ForeignShutdown(SHUT_RDWR);
+        int bits = _reader.TakeWaiting() ? ReadWake : 0;
+        bits |= _writer.TakeWaiting() ? WriteWake : 0;
+        bits |= Interlocked.CompareExchange(ref _connectWaiting, 0, 1) == 1 ? ConnectWake : 0;
+        if (bits != 0)
+        {
+            PostWork(bits);
+        }
+    }
+
+    public override void AbortSend()
+    {
+        if (IsAborted)
+        {
+            return;
+        }
+        _writer.StopSending();
+        ForeignShutdown(SHUT_WR);
+        if (_writer.TakeWaiting())
+        {
+            PostWork(WriteWake);
+        }
+    }
+
+    /// <summary>shutdown from any thread, never on a descriptor number that close already gave back.</summary>
+    private void ForeignShutdown(int how)
+    {
+        while (true)
+        {
+            int state = Volatile.Read(ref _fdState);
+            if ((state & ClosedBit) != 0)
+            {
+                return;
+            }
+            if (Interlocked.CompareExchange(ref _fdState, state + 1, state) == state)
+            {
+                break;
+            }
+        }
+        shutdown(_fd, how);
+        if (Interlocked.Decrement(ref _fdState) == ClosedBit)
+        {
+            CloseDescriptor();
+        }
+    }
+
+    public override bool HasPendingInput() => _reader.HasPendingInput;
+
+    public override bool HasKernelInput()
+    {
+        if (IsAborted || Volatile.Read(ref _closing) != 0)
+        {
+            return false;
+        }
+        byte probe;
+        return recv(_fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+    }
+
+    private void CloseDescriptor()
+    {
+        // Closing removes the descriptor from the epoll set; events already taken by the loop may still name the
+        // handle, so the loop frees it after the batch it is handling.
+        close(_fd);
+        _loop.Unregister(_handle);
+    }
+}
+
+/// <summary>The async part, outside the unsafe context (C# does not allow await there).</summary>
+internal sealed partial class EpollConnection
+{
+    public override async ValueTask CloseAsync(TimeSpan flushTimeout, TimeSpan linger)
+    {
+        if (Interlocked.Exchange(ref _closing, 1) != 0)
+        {
+            return;
+        }
+        if (!IsAborted && _writer.HasBuffered)
+        {
+            var flush = _writer.FlushBufferedAsync();
+            if (!flush.IsCompleted)
+            {
+                if (flushTimeout <= TimeSpan.Zero)
+                {
+                    Abort();
+                }
+                else
+                {
+                    // Close paths only (a client that stopped reading): one task and timer per such connection.
+                    var task = flush.AsTask();
+                    if (await Task.WhenAny(task, Task.Delay(flushTimeout)) != task)
+                    {
+                        Abort();
+                    }
+                    await task;
+                }
+            }
+            else
+            {
+                await flush;
+            }
+        }
+        if (linger > TimeSpan.Zero && !ReceivedFin && !IsAborted)
+        {
+            // FIN after everything sent, then read and drop what the peer still sends. Without lingering, close alone
+            // sends the FIN (nginx closes without a shutdown too).
+            shutdown(_fd, SHUT_WR);
+            await _reader.DrainAsync(linger);
+        }
+        _reader.Release();
+        _writer.Release();
+        if ((Interlocked.Or(ref _fdState, ClosedBit) & ~ClosedBit) == 0)
+        {
+            CloseDescriptor();
+        }
+    }
+}

@@ -1,0 +1,243 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using static FastProxy.Transport.Epoll.LinuxInterop;
+
+namespace FastProxy.Transport.Epoll;
+
+/// <summary>Something registered with an <see cref="EpollLoop"/>: it is told which events its descriptor got.</summary>
+internal interface IEpollHandler
+{
+    void OnEvents(uint events);
+}
+
+/// <summary>Work handed to a loop's thread from elsewhere (a timeout firing, an abort, a release).</summary>
+internal interface IEpollWork
+{
+    void Execute();
+}
+
+/// <summary>
+/// One event loop: a thread waiting in epoll_wait and dispatching readiness to the connections registered with it,
+/// nginx's worker shape. Connections register edge-triggered once for everything (EPOLLIN, EPOLLOUT, EPOLLRDHUP), so
+/// no epoll_ctl is made per operation; a connection's awaiting code resumes inline on this thread when its event
+/// comes, so a request is read, forwarded and answered without a thread hop. Other threads hand it work through a
+/// queue and an eventfd.
+/// </summary>
+internal sealed unsafe class EpollLoop
+{
+    private const int MaxEvents = 512;
+
+    [ThreadStatic]
+    private static EpollLoop? t_current;
+
+    // The clock as of this loop's latest wake-up (Stopwatch units), nginx's cached time (ngx_time_update once per
+    // event-loop turn): what happens in one turn is timed alike, without a clock read per step.
+    [ThreadStatic]
+    private static long t_now;
+
+    private readonly int _epfd;
+    private readonly int _eventFd;
+    private readonly ConcurrentQueue<IEpollWork> _work = new();
+    private int _wakePending;
+
+    private EpollLoop(int index)
+    {
+        _epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (_epfd < 0)
+        {
+            throw new InvalidOperationException($"epoll_create1 failed: errno {Errno}");
+        }
+        _eventFd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (_eventFd < 0)
+        {
+            throw new InvalidOperationException($"eventfd failed: errno {Errno}");
+        }
+        var ev = new EpollEvent { Events = EPOLLIN, Data = 0 }; // Data 0 marks the eventfd (level-triggered)
+        epoll_ctl(_epfd, EPOLL_CTL_ADD, _eventFd, &ev);
+        Index = index;
+        var thread = new Thread(Run, maxStackSize: 1024 * 1024) { IsBackground = true, Name = $"fastproxy-loop-{index}" };
+        thread.UnsafeStart();
+    }
+
+    public int Index { get; }
+
+    /// <summary>
+    /// The system clock (Stopwatch units) as cached at the current loop turn when called on a loop thread, else read
+    /// now. For the access log's timings and passive health, which nginx also takes from its cached time.
+    /// </summary>
+    public static long CachedTimestamp() => t_current is not null ? t_now : System.Diagnostics.Stopwatch.GetTimestamp();
+
+    /// <summary>The loop whose thread is running the caller, if any.</summary>
+    public static EpollLoop? Current => t_current;
+
+    public bool IsCurrent => ReferenceEquals(t_current, this);
+
+    /// <summary>
+    /// Registers <paramref name="fd"/> for <paramref name="events"/>; returns the handle that identifies the handler
+    /// in events and that <see cref="Unregister"/> frees.
+    /// </summary>
+    public nint Register(int fd, uint events, IEpollHandler handler, out int errno)
+    {
+        var handle = GCHandle.Alloc(handler);
+        nint pointer = GCHandle.ToIntPtr(handle);
+        var ev = new EpollEvent { Events = events, Data = (ulong)pointer };
+        if (epoll_ctl(_epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        {
+            errno = Errno;
+            handle.Free();
+            return 0;
+        }
+        errno = 0;
+        return pointer;
+    }
+
+    /// <summary>Removes <paramref name="fd"/> (closing the descriptor also does); the handle is freed later.</summary>
+    public void Remove(int fd)
+    {
+        var ev = default(EpollEvent);
+        epoll_ctl(_epfd, EPOLL_CTL_DEL, fd, &ev);
+    }
+
+    /// <summary>
+    /// Frees a registration's handle once no event naming it can still be dispatched: on the loop thread, after the
+    /// batch of events being handled now (the descriptor is already closed or removed, so no later batch names it).
+    /// </summary>
+    public void Unregister(nint handle)
+    {
+        if (handle != 0)
+        {
+            Post(new HandleRelease(handle));
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> on this loop's thread, soon.</summary>
+    public void Post(IEpollWork work)
+    {
+        _work.Enqueue(work);
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0)
+        {
+            ulong one = 1;
+            write(_eventFd, &one, sizeof(ulong));
+        }
+    }
+
+    private void Run()
+    {
+        t_current = this;
+        var events = (EpollEvent*)NativeMemory.Alloc(MaxEvents, (nuint)sizeof(EpollEvent));
+        while (true)
+        {
+            int count = epoll_wait(_epfd, events, MaxEvents, -1);
+            t_now = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (count < 0)
+            {
+                if (Errno == EINTR)
+                {
+                    continue;
+                }
+                Console.Error.WriteLine($"fastproxy: epoll_wait failed: errno {Errno}");
+                Thread.Sleep(10);
+                continue;
+            }
+            bool woken = false;
+            for (int i = 0; i < count; i++)
+            {
+                ulong data = events[i].Data;
+                if (data == 0)
+                {
+                    ulong value;
+                    read(_eventFd, &value, sizeof(ulong));
+                    Volatile.Write(ref _wakePending, 0);
+                    woken = true;
+                    continue;
+                }
+                // Only handlers are registered (Register takes an IEpollHandler): no cast check per event.
+                var handler = System.Runtime.CompilerServices.Unsafe.As<IEpollHandler>(GCHandle.FromIntPtr((nint)data).Target!);
+                Dispatch(handler, events[i].Events);
+            }
+            // Work posted from other threads, and releases of handles that events above may have named. Only in a turn
+            // the eventfd woke: every Post raises it unless a wake is already pending, and a pending one is reset above
+            // before this drain, so nothing posted waits longer than one turn.
+            while (woken && _work.TryDequeue(out var work))
+            {
+                try
+                {
+                    work.Execute();
+                }
+                catch (Exception e)
+                {
+                    ReportBug(e);
+                }
+            }
+        }
+    }
+
+    private static void Dispatch(IEpollHandler handler, uint events)
+    {
+        try
+        {
+            handler.OnEvents(events);
+        }
+        catch (Exception e)
+        {
+            // Awaiting code resumed here catches its own exceptions; one that escapes is a bug, and must not take
+            // every other connection of this loop down with it.
+            ReportBug(e);
+        }
+    }
+
+    private static void ReportBug(Exception e) => Console.Error.WriteLine($"fastproxy: unhandled exception on an event loop: {e}");
+
+    private sealed class HandleRelease(nint handle) : IEpollWork
+    {
+        public void Execute() => GCHandle.FromIntPtr(handle).Free();
+    }
+
+    // ---- The loops of the process -----------------------------------------------------------------------------
+
+    private static EpollLoop[]? s_loops;
+    private static int s_next;
+    private static readonly object s_gate = new();
+
+    /// <summary>
+    /// The process's loops, one per processor the process may run on (nginx's worker_processes auto), started on first
+    /// use and shared by every server in the process, as .NET's own socket engine is.
+    /// </summary>
+    public static EpollLoop[] All
+    {
+        get
+        {
+            var loops = Volatile.Read(ref s_loops);
+            if (loops is not null)
+            {
+                return loops;
+            }
+            lock (s_gate)
+            {
+                if (s_loops is null)
+                {
+                    var created = new EpollLoop[Math.Max(1, Environment.ProcessorCount)];
+                    for (int i = 0; i < created.Length; i++)
+                    {
+                        created[i] = new EpollLoop(i);
+                    }
+                    Volatile.Write(ref s_loops, created);
+                }
+                return s_loops;
+            }
+        }
+    }
+
+    /// <summary>The loop for a new outbound connection: the caller's own (a request's backend connection completes on
+    /// the same thread as its client connection), else the next one round-robin.</summary>
+    public static EpollLoop Pick()
+    {
+        var current = t_current;
+        if (current is not null)
+        {
+            return current;
+        }
+        var loops = All;
+        return loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
+    }
+}

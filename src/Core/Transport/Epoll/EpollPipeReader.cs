@@ -1,0 +1,425 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Threading.Tasks.Sources;
+using static FastProxy.Transport.Epoll.LinuxInterop;
+
+namespace FastProxy.Transport.Epoll;
+
+/// <summary>
+/// The input side of an <see cref="EpollConnection"/>, with <see cref="PipeReader"/>'s contract (consumed and examined
+/// positions, cancellation, TryRead): a read receives straight into the connection's buffer from the socket, on the
+/// caller's thread when the socket has data, else on the loop thread when the next input event comes.
+/// </summary>
+/// <remarks>
+/// Backpressure is the kernel's: bytes are received only when the connection's code asks for more, so a slow
+/// consumer leaves them in the socket and TCP's window closes, and no buffer grows without bound.
+/// </remarks>
+internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
+{
+    /// <summary>Below this much free space at the tail, a receive goes into a fresh block (as Pipe's minimum).</summary>
+    private const int MinimumReceive = 2048;
+
+    private readonly EpollConnection _connection;
+    private readonly int _fd;
+
+    private BufferSegment? _head;
+    private int _headIndex;
+    private BufferSegment? _tail;
+    // Where the last result's buffer ended: an AdvanceTo that examined up to here needs new bytes before returning.
+    private BufferSegment? _resultEnd;
+    private int _resultEndIndex;
+    private bool _examinedAll;
+
+    private bool _ended;
+    private SocketError _error;
+    private bool _completed;
+    // The input-event count at which the socket was last found drained (nothing read since it changed). A new
+    // connection starts drained: its first read waits for the first input event, which registering it raises at once
+    // when bytes are already there (epoll_ctl polls the socket), so no read is spent on EAGAIN (nginx waits for the
+    // first read event the same way unless accept is deferred).
+    private int _drainedAt;
+
+    private ManualResetValueTaskSourceCore<ReadResult> _source;
+    private int _waiting;
+    private int _cancelRequested;
+    private int _tokenCancelled;
+    private CancellationToken _token;
+    private CancellationTokenRegistration _registration;
+
+    public EpollPipeReader(EpollConnection connection, int fd)
+    {
+        _connection = connection;
+        _fd = fd;
+        _source.RunContinuationsAsynchronously = false;
+    }
+
+    /// <summary>FIN received, the connection failed or was aborted: no more input.</summary>
+    public bool Ended => Volatile.Read(ref _ended);
+
+    public SocketError Error => _error;
+
+    /// <summary>Bytes buffered and not consumed, or an input event since the socket was last found drained.</summary>
+    public bool HasPendingInput => Unconsumed > 0 || Volatile.Read(ref _connection.ReadEvents) != _drainedAt;
+
+    private long Unconsumed => _head is null ? 0 : _tail!.RunningIndex + _tail.End - (_head.RunningIndex + _headIndex);
+
+    // ---- PipeReader -------------------------------------------------------------------------------------------
+
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        if (_completed)
+        {
+            throw new InvalidOperationException("Reading is not allowed after the reader was completed.");
+        }
+        while (true)
+        {
+            if (TryComplete(out var result))
+            {
+                return new(result);
+            }
+            int seen = Volatile.Read(ref _connection.ReadEvents);
+            if (seen != _drainedAt && Receive(seen))
+            {
+                return new(Result(canceled: false));
+            }
+            cancellationToken.ThrowIfCancellationRequested();
+            if (Unconsumed == 0)
+            {
+                ReleaseBlocks(); // an idle connection holds no buffer while it waits
+            }
+            _source.Reset();
+            Interlocked.Exchange(ref _waiting, 1);
+            if (Volatile.Read(ref _connection.ReadEvents) == seen && Volatile.Read(ref _cancelRequested) == 0 && !_connection.IsAborted)
+            {
+                break;
+            }
+            if (!TakeWaiting())
+            {
+                break; // the loop thread took the read over and completes it
+            }
+        }
+        if (cancellationToken.CanBeCanceled)
+        {
+            _token = cancellationToken;
+            _registration = cancellationToken.UnsafeRegister(static state => ((EpollPipeReader)state!).OnTokenCancelled(), this);
+        }
+        return new(this, _source.Version);
+    }
+
+    public override bool TryRead(out ReadResult result)
+    {
+        if (_completed)
+        {
+            throw new InvalidOperationException("Reading is not allowed after the reader was completed.");
+        }
+        if (Volatile.Read(ref _cancelRequested) != 0 && Interlocked.Exchange(ref _cancelRequested, 0) != 0)
+        {
+            result = Result(canceled: true);
+            return true;
+        }
+        if (Unconsumed > 0 || _ended)
+        {
+            result = Result(canceled: false);
+            return true;
+        }
+        // Bytes may wait in the kernel (an input event came since the socket was last drained): take them.
+        int seen = Volatile.Read(ref _connection.ReadEvents);
+        if (seen != _drainedAt && Receive(seen))
+        {
+            result = Result(canceled: false);
+            return true;
+        }
+        result = default;
+        return false;
+    }
+
+    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        if (_head is null)
+        {
+            _examinedAll = true;
+            return;
+        }
+        // Positions come from the buffer this reader handed out: their object is one of its segments (or null).
+        var consumedObject = consumed.GetObject();
+        if (consumedObject is not null)
+        {
+            var consumedSegment = System.Runtime.CompilerServices.Unsafe.As<BufferSegment>(consumedObject);
+            while (!ReferenceEquals(_head, consumedSegment))
+            {
+                var next = _head!.NextSegment
+                    ?? throw new InvalidOperationException("The consumed position is not in the buffer of the last read.");
+                BufferSegment.Return(_head);
+                _head = next;
+            }
+            _headIndex = consumed.GetInteger();
+            if (_headIndex == _head.End && !ReferenceEquals(_head, _tail))
+            {
+                var next = _head.NextSegment!;
+                BufferSegment.Return(_head);
+                _head = next;
+                _headIndex = 0;
+            }
+        }
+        var examinedSegment = examined.GetObject();
+        _examinedAll = examinedSegment is null
+            || (ReferenceEquals(examinedSegment, _resultEnd) && examined.GetInteger() == _resultEndIndex);
+    }
+
+    public override void CancelPendingRead()
+    {
+        Volatile.Write(ref _cancelRequested, 1);
+        if (TakeWaiting())
+        {
+            _connection.PostWork(EpollConnection.ReadWake);
+        }
+    }
+
+    public override void Complete(Exception? exception = null) => _completed = true;
+
+    // ---- The loop's side ----------------------------------------------------------------------------------------
+
+    /// <summary>An input event: a waiting read is taken over and completed here, on the loop thread.</summary>
+    internal void OnReadable()
+    {
+        if (Volatile.Read(ref _waiting) == 1 && TakeWaiting())
+        {
+            ResumeWaiting();
+        }
+    }
+
+    /// <summary>Takes a waiting read over; true for exactly one caller per wait.</summary>
+    internal bool TakeWaiting() => Interlocked.CompareExchange(ref _waiting, 0, 1) == 1;
+
+    /// <summary>Completes the read taken over, or waits again when the event was spurious.</summary>
+    internal void ResumeWaiting()
+    {
+        while (true)
+        {
+            if (Volatile.Read(ref _tokenCancelled) != 0)
+            {
+                Volatile.Write(ref _tokenCancelled, 0);
+                _source.SetException(new OperationCanceledException(_token));
+                return;
+            }
+            if (TryComplete(out var result))
+            {
+                _source.SetResult(result);
+                return;
+            }
+            int seen = Volatile.Read(ref _connection.ReadEvents);
+            if (Receive(seen))
+            {
+                _source.SetResult(Result(canceled: false));
+                return;
+            }
+            Interlocked.Exchange(ref _waiting, 1);
+            if (Volatile.Read(ref _connection.ReadEvents) == seen && Volatile.Read(ref _cancelRequested) == 0
+                && Volatile.Read(ref _tokenCancelled) == 0 && !_connection.IsAborted)
+            {
+                return;
+            }
+            if (!TakeWaiting())
+            {
+                return;
+            }
+        }
+    }
+
+    private void OnTokenCancelled()
+    {
+        Volatile.Write(ref _tokenCancelled, 1);
+        if (TakeWaiting())
+        {
+            _connection.PostWork(EpollConnection.ReadWake);
+        }
+    }
+
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token)
+    {
+        if (_registration != default)
+        {
+            _registration.Dispose();
+            _registration = default;
+            _token = default;
+            // The token may have fired after the read was completed otherwise (the loop took it over with data):
+            // Dispose waited for that callback, whose flag must not cancel a later read.
+            Volatile.Write(ref _tokenCancelled, 0);
+        }
+        return _source.GetResult(token);
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _source.GetStatus(token);
+
+    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _source.OnCompleted(continuation, state, token, flags);
+
+    // ---- Receiving ----------------------------------------------------------------------------------------------
+
+    /// <summary>A result available without receiving: a cancellation, the end of input, or bytes not yet examined.</summary>
+    private bool TryComplete(out ReadResult result)
+    {
+        if (Volatile.Read(ref _cancelRequested) != 0 && Interlocked.Exchange(ref _cancelRequested, 0) != 0)
+        {
+            result = Result(canceled: true);
+            return true;
+        }
+        if (_connection.IsAborted && !_ended)
+        {
+            _ended = true;
+            _error = SocketError.OperationAborted;
+        }
+        if (_ended || (!_examinedAll && Unconsumed > 0))
+        {
+            result = Result(canceled: false);
+            return true;
+        }
+        result = default;
+        return false;
+    }
+
+    /// <summary>
+    /// One recv into the tail block. True when bytes came or input ended; false when the socket had nothing (EAGAIN).
+    /// A short read marks the socket drained at <paramref name="seen"/> (nginx with EPOLLRDHUP does the same): any
+    /// byte that arrives later raises a new edge, so no event is lost and no EAGAIN round trip is spent.
+    /// </summary>
+    private bool Receive(int seen)
+    {
+        if (_connection.IsAborted)
+        {
+            _ended = true;
+            _error = SocketError.OperationAborted;
+            return true;
+        }
+        var tail = _tail;
+        if (tail is null || tail.Free < MinimumReceive)
+        {
+            var block = BufferSegment.Rent();
+            if (tail is null)
+            {
+                _head = block;
+                _headIndex = 0;
+            }
+            else if (Unconsumed == 0)
+            {
+                BufferSegment.Return(tail);
+                _head = block;
+                _headIndex = 0;
+            }
+            else
+            {
+                tail.SetNext(block);
+            }
+            _tail = tail = block;
+        }
+        // Two vectors, as nginx's readv into its buffer chain: the rest of the tail block and a spare one, so a
+        // response bigger than what is left (a 16 KiB body behind its head) comes in one syscall and can go out in
+        // one send, one packet, instead of being cut at the block's edge.
+        var spare = BufferSegment.Rent();
+        int inTail = tail.Free;
+        var vectors = stackalloc IoVec[2];
+        vectors[0].Base = tail.Pointer + tail.End;
+        vectors[0].Length = (nuint)inTail;
+        vectors[1].Base = spare.Pointer;
+        vectors[1].Length = (nuint)spare.Capacity;
+        int want = inTail + spare.Capacity;
+        while (true)
+        {
+            nint received = readv(_fd, vectors, 2);
+            if (received > 0)
+            {
+                if (received <= inTail)
+                {
+                    tail.Grow((int)received);
+                    BufferSegment.Return(spare);
+                }
+                else
+                {
+                    tail.Grow(inTail);
+                    tail.SetNext(spare);
+                    spare.Grow((int)received - inTail);
+                    _tail = spare;
+                }
+                _examinedAll = false;
+                if (received < want && !_connection.PeerClosed)
+                {
+                    // Unless the peer's FIN (or an error) was already announced: that edge has come and gone, and
+                    // only another recv tells it (nginx's pending_eof).
+                    _drainedAt = seen;
+                }
+                return true;
+            }
+            BufferSegment.Return(spare);
+            if (received == 0)
+            {
+                Volatile.Write(ref _ended, true);
+                return true;
+            }
+            int errno = Errno;
+            if (errno == EINTR)
+            {
+                spare = BufferSegment.Rent();
+                vectors[1].Base = spare.Pointer;
+                continue;
+            }
+            if (errno == EAGAIN)
+            {
+                _drainedAt = seen;
+                return false;
+            }
+            _error = ToSocketError(errno);
+            Volatile.Write(ref _ended, true);
+            return true;
+        }
+    }
+
+    private ReadResult Result(bool canceled)
+    {
+        if (_head is null)
+        {
+            _resultEnd = null;
+            return new ReadResult(default, canceled, _ended);
+        }
+        var tail = _tail!;
+        _resultEnd = tail;
+        _resultEndIndex = tail.End;
+        return new ReadResult(new ReadOnlySequence<byte>(_head, _headIndex, tail, tail.End), canceled, _ended);
+    }
+
+    private void ReleaseBlocks()
+    {
+        BufferSegment.ReturnChain(_head);
+        _head = _tail = _resultEnd = null;
+        _headIndex = 0;
+    }
+
+    /// <summary>At close: every block back to the pool.</summary>
+    internal void Release()
+    {
+        _completed = true;
+        ReleaseBlocks();
+    }
+}
+
+/// <summary>The async part, outside the unsafe context (C# does not allow await there).</summary>
+internal sealed partial class EpollPipeReader
+{
+    /// <summary>Lingering close: reads and drops input until the peer's FIN, an error, or <paramref name="linger"/>.</summary>
+    internal async ValueTask DrainAsync(TimeSpan linger)
+    {
+        _completed = false;
+        using var timer = new Timer(static state => ((EpollPipeReader)state!).CancelPendingRead(), this, linger, Timeout.InfiniteTimeSpan);
+        while (true)
+        {
+            var result = await ReadAsync();
+            AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,328 @@
+using System.IO.Pipelines;
+using System.Threading.Tasks.Sources;
+using static FastProxy.Transport.Epoll.LinuxInterop;
+
+namespace FastProxy.Transport.Epoll;
+
+/// <summary>
+/// The output side of an <see cref="EpollConnection"/>, with <see cref="PipeWriter"/>'s contract: bytes are buffered in
+/// pooled blocks and a flush sends them straight to the socket (one send, or one sendmsg for several blocks). The
+/// flush completes when the kernel took everything; when its buffer is full, the flush waits for the next output
+/// event and the loop thread sends the rest. That wait is the proxy's backpressure towards a slow peer.
+/// </summary>
+internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult>
+{
+    private const int MaxIoVectors = 16;
+
+    private readonly EpollConnection _connection;
+    private readonly int _fd;
+
+    private BlockChain _buffer; // what is written and not yet sent
+    private long _unflushed;
+
+    private bool _failed;
+    // Nagle's algorithm is turned off (TCP_NODELAY, nginx's tcp_nodelay) before the connection's second send: the
+    // first send has nothing unacknowledged ahead of it, so it never waits, and a connection that sends once and
+    // closes (a new connection per request) saves the setsockopt, as nginx sets it only for keep-alive connections.
+    private bool _sentOnce;
+    private bool _noDelay;
+    private volatile bool _sendStopped;
+    private int _drainedAt = -1;
+
+    private ManualResetValueTaskSourceCore<FlushResult> _source;
+    private int _waiting;
+    private int _cancelRequested;
+    private int _tokenCancelled;
+    private CancellationToken _token;
+    private CancellationTokenRegistration _registration;
+
+    public EpollPipeWriter(EpollConnection connection, int fd)
+    {
+        _connection = connection;
+        _fd = fd;
+        _source.RunContinuationsAsynchronously = false;
+    }
+
+    public bool HasBuffered => _buffer.HasData;
+
+    // ---- PipeWriter -------------------------------------------------------------------------------------------
+
+    public override bool CanGetUnflushedBytes => true;
+
+    public override long UnflushedBytes => _unflushed;
+
+    public override Memory<byte> GetMemory(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeMemory;
+
+    public override Span<byte> GetSpan(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeSpan;
+
+    public override void Advance(int bytes)
+    {
+        if (bytes == 0)
+        {
+            return;
+        }
+        _buffer.Advance(bytes);
+        _unflushed += bytes;
+    }
+
+    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        _unflushed = 0;
+        var flush = FlushBufferedAsync();
+        if (!flush.IsCompleted && cancellationToken.CanBeCanceled)
+        {
+            // A flush waiting for the kernel ends when its token fires (DuplexPipeStream passes SslStream's: a TLS
+            // handshake's timeout must not wait on a peer that stopped reading); what is buffered stays.
+            _token = cancellationToken;
+            _registration = cancellationToken.UnsafeRegister(static state => ((EpollPipeWriter)state!).OnTokenCancelled(), this);
+        }
+        return flush;
+    }
+
+    public override void CancelPendingFlush()
+    {
+        Volatile.Write(ref _cancelRequested, 1);
+        if (TakeWaiting())
+        {
+            _connection.PostWork(EpollConnection.WriteWake);
+        }
+    }
+
+    public override void Complete(Exception? exception = null)
+    {
+        // The connection's close sends what is still buffered and then FIN.
+    }
+
+    // ---- Sending ------------------------------------------------------------------------------------------------
+
+    internal ValueTask<FlushResult> FlushBufferedAsync()
+    {
+        while (true)
+        {
+            if (TryComplete(out var result))
+            {
+                return new(result);
+            }
+            int seen = Volatile.Read(ref _connection.WriteEvents);
+            if (seen != _drainedAt && Send(seen))
+            {
+                return new(Finished());
+            }
+            _source.Reset();
+            Interlocked.Exchange(ref _waiting, 1);
+            if (Volatile.Read(ref _connection.WriteEvents) == seen && Volatile.Read(ref _cancelRequested) == 0
+                && !_connection.IsAborted && !_sendStopped)
+            {
+                return new(this, _source.Version);
+            }
+            if (!TakeWaiting())
+            {
+                return new(this, _source.Version); // the loop thread took the flush over and completes it
+            }
+        }
+    }
+
+    /// <summary>A result without sending: cancelled, failed, or nothing left to send.</summary>
+    private bool TryComplete(out FlushResult result)
+    {
+        if (Volatile.Read(ref _cancelRequested) != 0 && Interlocked.Exchange(ref _cancelRequested, 0) != 0)
+        {
+            result = new FlushResult(isCanceled: true, isCompleted: false);
+            return true;
+        }
+        if (_failed || _sendStopped || _connection.IsAborted)
+        {
+            _failed = true;
+            ReleaseBlocks();
+            result = new FlushResult(isCanceled: false, isCompleted: true);
+            return true;
+        }
+        if (!HasBuffered)
+        {
+            ReleaseBlocks();
+            result = default;
+            return true;
+        }
+        result = default;
+        return false;
+    }
+
+    private FlushResult Finished() => _failed ? new FlushResult(isCanceled: false, isCompleted: true) : default;
+
+    /// <summary>
+    /// Sends what is buffered. True when done (all sent, or failed); false when the kernel's buffer is full, which a
+    /// short send already says (nginx's ngx_writev does not ask again to learn EAGAIN either).
+    /// </summary>
+    private bool Send(int seen)
+    {
+        var iov = stackalloc IoVec[MaxIoVectors];
+        while (true)
+        {
+            var head = _buffer.Head;
+            if (head is null || !HasBuffered)
+            {
+                ReleaseBlocks();
+                return true;
+            }
+            if (_sentOnce && !_noDelay)
+            {
+                _noDelay = true;
+                SetNoDelay(_fd);
+            }
+            _sentOnce = true;
+            nint attempted;
+            nint sent;
+            if (ReferenceEquals(head, _buffer.Tail) || head.Next is null)
+            {
+                attempted = head.End - _buffer.HeadIndex;
+                sent = send(_fd, head.Pointer + _buffer.HeadIndex, attempted, MSG_NOSIGNAL);
+            }
+            else
+            {
+                int count = 0;
+                attempted = 0;
+                for (var segment = head; segment is not null && count < MaxIoVectors; segment = segment.NextSegment)
+                {
+                    int start = ReferenceEquals(segment, head) ? _buffer.HeadIndex : 0;
+                    int length = segment.End - start;
+                    if (length == 0)
+                    {
+                        continue;
+                    }
+                    iov[count].Base = segment.Pointer + start;
+                    iov[count].Length = (nuint)length;
+                    attempted += length;
+                    count++;
+                }
+                var message = new MsgHdr { Iov = iov, IovLength = (nuint)count };
+                sent = sendmsg(_fd, &message, MSG_NOSIGNAL);
+            }
+            if (sent < 0)
+            {
+                int errno = Errno;
+                if (errno == EINTR)
+                {
+                    continue;
+                }
+                if (errno == EAGAIN)
+                {
+                    _drainedAt = seen;
+                    return false;
+                }
+                _failed = true;
+                ReleaseBlocks();
+                return true;
+            }
+            Consume(sent);
+            if (sent < attempted)
+            {
+                _drainedAt = seen;
+                return false;
+            }
+        }
+    }
+
+    private void Consume(nint count)
+    {
+        while (count > 0)
+        {
+            var head = _buffer.Head!;
+            int available = head.End - _buffer.HeadIndex;
+            if (count < available)
+            {
+                _buffer.HeadIndex += (int)count;
+                return;
+            }
+            count -= available;
+            var next = head.NextSegment;
+            if (next is null)
+            {
+                _buffer.HeadIndex = head.End;
+                return;
+            }
+            BufferSegment.Return(head);
+            _buffer.Head = next;
+            _buffer.HeadIndex = 0;
+        }
+    }
+
+    private void ReleaseBlocks() => _buffer.Release();
+
+    // ---- The loop's side ----------------------------------------------------------------------------------------
+
+    internal void OnWritable()
+    {
+        if (Volatile.Read(ref _waiting) == 1 && TakeWaiting())
+        {
+            ResumeWaiting();
+        }
+    }
+
+    internal bool TakeWaiting() => Interlocked.CompareExchange(ref _waiting, 0, 1) == 1;
+
+    internal void ResumeWaiting()
+    {
+        while (true)
+        {
+            if (Volatile.Read(ref _tokenCancelled) != 0)
+            {
+                Volatile.Write(ref _tokenCancelled, 0);
+                _source.SetException(new OperationCanceledException(_token));
+                return;
+            }
+            if (TryComplete(out var result))
+            {
+                _source.SetResult(result);
+                return;
+            }
+            int seen = Volatile.Read(ref _connection.WriteEvents);
+            if (Send(seen))
+            {
+                _source.SetResult(Finished());
+                return;
+            }
+            Interlocked.Exchange(ref _waiting, 1);
+            if (Volatile.Read(ref _connection.WriteEvents) == seen && Volatile.Read(ref _cancelRequested) == 0
+                && Volatile.Read(ref _tokenCancelled) == 0 && !_connection.IsAborted && !_sendStopped)
+            {
+                return;
+            }
+            if (!TakeWaiting())
+            {
+                return;
+            }
+        }
+    }
+
+    private void OnTokenCancelled()
+    {
+        Volatile.Write(ref _tokenCancelled, 1);
+        if (TakeWaiting())
+        {
+            _connection.PostWork(EpollConnection.WriteWake);
+        }
+    }
+
+    /// <summary>A send timeout: nothing more goes out; a waiting flush reports the end.</summary>
+    internal void StopSending() => _sendStopped = true;
+
+    /// <summary>At close: every block back to the pool.</summary>
+    internal void Release() => ReleaseBlocks();
+
+    FlushResult IValueTaskSource<FlushResult>.GetResult(short token)
+    {
+        if (_registration != default)
+        {
+            _registration.Dispose(); // waits for a running callback, whose flag must not cancel a later flush
+            _registration = default;
+            _token = default;
+            Volatile.Write(ref _tokenCancelled, 0);
+        }
+        return _source.GetResult(token);
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<FlushResult>.GetStatus(short token) => _source.GetStatus(token);
+
+    void IValueTaskSource<FlushResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _source.OnCompleted(continuation, state, token, flags);
+}

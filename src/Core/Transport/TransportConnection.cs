@@ -1,0 +1,85 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+
+namespace FastProxy.Transport;
+
+/// <summary>
+/// One TCP connection as the HTTP code sees it: a pair of pipes plus the few socket facts and controls it needs.
+/// Two implementations: <see cref="Epoll.EpollConnection"/>, FastProxy's own event loop on Linux (the default there),
+/// and <see cref="SocketConnection"/>, .NET's sockets (other platforms, and <c>FASTPROXY_TRANSPORT=sockets</c>).
+/// </summary>
+internal abstract class TransportConnection : IDuplexPipe
+{
+    public abstract PipeReader Input { get; }
+
+    public abstract PipeWriter Output { get; }
+
+    /// <summary>The peer's address, read once when the connection was made (null if it could not be read).</summary>
+    public abstract IPEndPoint? RemoteEndPoint { get; }
+
+    /// <summary>The local address, read once when the connection was made (null if it could not be read).</summary>
+    public abstract IPEndPoint? LocalEndPoint { get; }
+
+    /// <summary>The peer closed its sending side (FIN) or the connection failed: no more input will come.</summary>
+    public abstract bool ReceivedFin { get; }
+
+    public abstract bool IsAborted { get; }
+
+    /// <summary>Starts moving bytes (a connected or accepted connection; after ConnectAsync for an outbound one).</summary>
+    public abstract void Start();
+
+    /// <summary>Tears the connection down at once: waiting reads and flushes wake and report the end.</summary>
+    public abstract void Abort();
+
+    /// <summary>
+    /// Stops the sending half only (a send timeout): a pending flush completes as failed, and input keeps being read,
+    /// so what the peer already sent is not destroyed. Abort or CloseAsync still follow.
+    /// </summary>
+    public abstract void AbortSend();
+
+    /// <summary>
+    /// Closes the connection: sends what is buffered and FIN (waiting up to <paramref name="flushTimeout"/>), then,
+    /// when <paramref name="linger"/> is positive and the peer may still be sending, reads and discards its input for
+    /// up to that long before the socket goes: nginx's lingering_close (closing with unread input sends RST, which can
+    /// destroy the response in the client's receive buffer before the client read it).
+    /// </summary>
+    public abstract ValueTask CloseAsync(TimeSpan flushTimeout, TimeSpan linger);
+
+    /// <summary>Connects an outbound connection; errors are values.</summary>
+    public abstract ValueTask<SocketOperationResult> ConnectAsync(IPEndPoint endPoint);
+
+    /// <summary>
+    /// True when input is waiting: bytes received but not consumed, or (as far as the transport can tell without a
+    /// syscall) bytes in the kernel. A close lingers only then, unless the HTTP code knows more is coming.
+    /// </summary>
+    public abstract bool HasPendingInput();
+
+    /// <summary>True when the kernel holds received bytes not yet read into <see cref="Input"/> (a peek).</summary>
+    public abstract bool HasKernelInput();
+}
+
+/// <summary>Creates outbound connections on the transport the server runs on.</summary>
+internal interface ITransportFactory
+{
+    /// <summary>A new, not yet connected TCP connection for <paramref name="family"/>.</summary>
+    TransportConnection CreateOutbound(AddressFamily family);
+
+    /// <summary>Binds and listens on <paramref name="endPoint"/>; a failure throws <see cref="SocketException"/>.</summary>
+    IConnectionListener Bind(IPEndPoint endPoint, Microsoft.Extensions.Logging.ILogger logger);
+}
+
+/// <summary>A listening address and its accept loop.</summary>
+internal interface IConnectionListener
+{
+    /// <summary>The address as configured (port 0 stays 0): the key routes are looked up by.</summary>
+    IPEndPoint ConfigEndPoint { get; }
+
+    /// <summary>The address actually bound (the real port when the config said 0).</summary>
+    IPEndPoint BoundEndPoint { get; }
+
+    void Start(Action<TransportConnection, IConnectionListener> onAccept);
+
+    /// <summary>Stops accepting; connections already accepted are not affected.</summary>
+    Task StopAsync();
+}
