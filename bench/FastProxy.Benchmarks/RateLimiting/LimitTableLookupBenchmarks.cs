@@ -13,8 +13,8 @@ namespace FastProxy.Benchmarks.RateLimiting;
 /// <remarks>
 /// "back to back": consecutive lookups are independent, so the CPU overlaps the cache misses of several of them (as
 /// in a tight benchmark loop). "chained": the next key depends on the value the previous lookup read (through a
-/// shift that is always 0 but that the CPU cannot predict), so every lookup pays its misses in full, as a lookup does
-/// in a proxy that runs thousands of other instructions between two requests.
+/// shift that is always 0 but that the CPU cannot predict), so every lookup pays its misses in full, as it would in a
+/// proxy that runs thousands of other instructions between two requests.
 /// </remarks>
 [MemoryDiagnoser]
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
