@@ -226,6 +226,33 @@ public class EpollPipeReaderTests
     }
 
     [EpollFact]
+    public async Task TryRead_RightAfterAbort_ReportsTheEnd()
+    {
+        await using var pair = await EpollPair.ConnectAsync();
+
+        pair.Connection.Abort();
+
+        Assert.True(pair.Input.TryRead(out var result));
+        Assert.True(result.IsCompleted);
+        pair.Input.AdvanceTo(result.Buffer.End);
+    }
+
+    [EpollFact]
+    public async Task ReadAsync_TokenAlreadyCancelled_CanceledWithoutReading()
+    {
+        await using var pair = await EpollPair.ConnectAsync();
+        await pair.SendAsync("kept"u8.ToArray());
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pair.Input.ReadAsync(cancelled.Token).AsTask());
+
+        var result = await pair.ReadAsync();
+        Assert.Equal("kept"u8.ToArray(), result.Buffer.ToArray());
+        pair.Input.AdvanceTo(result.Buffer.End);
+    }
+
+    [EpollFact]
     public async Task CancelPendingRead_NoReadPending_NextReadCanceledOnce()
     {
         await using var pair = await EpollPair.ConnectAsync();

@@ -72,6 +72,10 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
         {
             throw new InvalidOperationException("Reading is not allowed after the reader was completed.");
         }
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<ReadResult>(cancellationToken); // as Pipe does
+        }
         while (true)
         {
             if (TryComplete(out var result))
@@ -117,6 +121,12 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
         {
             result = Result(canceled: true);
             return true;
+        }
+        if (_connection.IsAborted && !_ended)
+        {
+            // Aborted: the input has ended whether or not the loop has counted the shutdown's event yet.
+            _ended = true;
+            _error = SocketError.OperationAborted;
         }
         if (Unconsumed > 0 || _ended)
         {
