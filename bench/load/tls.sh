@@ -16,6 +16,8 @@
 # what each proxy negotiated).
 #
 # Environment: DURATION [10] WARMUP [2] CONNECTIONS [50] PROXIES ["fastproxy nginx"] PROXY_CORE [0] CLIENT_CORE [1]
+#   ROUNDS [1] rounds over all proxies (rows show each proxy's median round by req/s and the range)
+#   QUIET_WAIT [30] before each measured run, wait up to this many seconds for both cores to be idle (90%)
 #   PROXY_PORT [23443] BACKEND_PORT [23080] FASTPROXY_CMD (command running FastProxy, "-c FILE" appended;
 #   default: dotnet publish of src/Host into the work dir) KEEP_TMP [0]
 # Needs nginx, wrk, openssl, curl, taskset (apt-get install -y nginx wrk openssl curl util-linux when missing).
@@ -24,6 +26,8 @@ set -euo pipefail
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-50}
+ROUNDS=${ROUNDS:-1}
+QUIET_WAIT=${QUIET_WAIT:-30}
 PROXIES=${PROXIES:-"fastproxy nginx"}
 SCENARIOS=${SCENARIOS:-"keepalive handshake plain"}
 PROXY_CORE=${PROXY_CORE:-0}
@@ -38,6 +42,20 @@ export PATH="$PATH:/usr/sbin:/sbin"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Waits (up to QUIET_WAIT s) until both cores were at least 90% idle over one second; false if they never were.
+wait_quiet() {
+  local i a b
+  for ((i = 0; i < QUIET_WAIT; i++)); do
+    a=$(awk -v c0="cpu$PROXY_CORE" -v c1="cpu$CLIENT_CORE" '$1 == c0 || $1 == c1 {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat | tr '\n' ' ')
+    sleep 1
+    b=$(awk -v c0="cpu$PROXY_CORE" -v c1="cpu$CLIENT_CORE" '$1 == c0 || $1 == c1 {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat | tr '\n' ' ')
+    awk -v a="$a" -v b="$b" 'BEGIN {split(a, x); split(b, y)
+      for (k = 1; k <= 3; k += 2) {busy = y[k] - x[k]; all = busy + y[k + 1] - x[k + 1]; if (all > 0 && busy * 10 > all) exit 1}
+      exit 0}' && return 0
+  done
+  return 1
+}
 die() { log "error: $*"; exit 1; }
 for tool in nginx wrk openssl curl taskset; do command -v "$tool" >/dev/null || die "$tool is missing"; done
 
@@ -109,6 +127,7 @@ wait_port "$BACKEND_PORT" http $!
 
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
+for round in $(seq "$ROUNDS"); do
 for proxy in $PROXIES; do
   case "$proxy" in
     nginx) taskset -c "$PROXY_CORE" nginx -c "$WORK/nginx.conf" -p "$WORK" & ;;
@@ -127,29 +146,47 @@ for proxy in $PROXIES; do
     [ "$scenario" = handshake ] && hdr=(-H "Connection: close")
     [ "$scenario" = plain ] && url="http://127.0.0.1:$PLAIN_PORT/"
     taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "${hdr[@]}" "$url" >/dev/null 2>&1 || true
+    quiet=quiet
+    wait_quiet || quiet=busy
     out=$(taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${hdr[@]}" "$url" 2>&1 || true)
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     errors=$(awk '/Socket errors|Non-2xx/ {printf "%s ", $0}' <<<"$out")
-    log "$proxy $scenario: ${rps:-none} req/s p50 $p50 p99 $p99 $errors"
-    echo "$proxy $scenario ${rps:-0} $p50 $p99 ${errors:-}" >>"$RESULTS"
+    log "round $round $proxy $scenario ($quiet): ${rps:-none} req/s p50 $p50 p99 $p99 $errors"
+    echo "$proxy $scenario ${rps:-0} $p50 $p99 $round $quiet ${errors:-}" >>"$RESULTS"
   done
   stop_pid "$pid"
+done
 done
 
 echo
 echo "TLS load, $(date -u +%Y-%m-%d), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), wrk -t1 -c$CONNECTIONS ${DURATION}s, proxy on core $PROXY_CORE"
 echo
-echo "| scenario | proxy | req/s | p50 | p99 | errors |"
-echo "|---|---|---:|---:|---:|---|"
-while read -r proxy scenario rps p50 p99 errors; do
-  echo "| $scenario | $proxy | $rps | $p50 | $p99 | ${errors:-} |"
-done <"$RESULTS"
+echo "| scenario | proxy | req/s | p50 | p99 | rounds (quiet of all), req/s range | errors |"
+echo "|---|---|---:|---:|---:|---|---|"
+# Each proxy's median round by req/s, among the quiet rounds when there are any.
+median_row() { # scenario proxy -> "rps p50 p99 errors|quiet all min max"
+  awk -v s="$1" -v p="$2" '$1 == p && $2 == s {n++; q += ($7 == "quiet"); line[n] = $0; r[n] = $3; ok[n] = ($7 == "quiet")
+      if (min == "" || $3 < min) min = $3; if ($3 > max) max = $3}
+    END {if (!n) exit; m = 0; for (i = 1; i <= n; i++) if (q == 0 || ok[i]) idx[++m] = i
+      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (r[idx[j]] < r[idx[i]]) {t = idx[i]; idx[i] = idx[j]; idx[j] = t}
+      split(line[idx[int((m + 1) / 2)]], f, " "); err = ""; for (k = 8; k in f; k++) err = err f[k] " "
+      printf "%s %s %s %s|%d %d %s %s\n", f[3], f[4], f[5], err, q, n, min, max}' "$RESULTS"
+}
 for scenario in $SCENARIOS; do
-  f=$(awk -v s=$scenario '$1 == "fastproxy" && $2 == s {print $3}' "$RESULTS")
-  n=$(awk -v s=$scenario '$1 == "nginx" && $2 == s {print $3}' "$RESULTS")
+  for proxy in $PROXIES; do
+    row=$(median_row "$scenario" "$proxy")
+    [ -n "$row" ] || continue
+    read -r rps p50 p99 errors <<<"${row%%|*}"
+    read -r q n min max <<<"${row#*|}"
+    echo "| $scenario | $proxy | $rps | $p50 | $p99 | $q of $n, $min–$max | ${errors:-} |"
+  done
+done
+for scenario in $SCENARIOS; do
+  f=$(median_row "$scenario" fastproxy | cut -d' ' -f1)
+  n=$(median_row "$scenario" nginx | cut -d' ' -f1)
   if [ -n "$f" ] && [ -n "$n" ] && [ "$n" != 0 ]; then
-    echo "$scenario: FastProxy / nginx = $(awk -v f="$f" -v n="$n" 'BEGIN {printf "%.2f", f / n}')"
+    echo "$scenario: FastProxy / nginx = $(awk -v f="$f" -v n="$n" 'BEGIN {printf "%.2f", f / n}') (medians)"
   fi
 done
