@@ -22,7 +22,18 @@ internal static class TransportFactories
             "epoll" => LinuxInterop.IsSupported,
             _ => LinuxInterop.IsSupported,
         };
-        return epoll ? new EpollTransportFactory() : new SocketTransportFactory(scheduler, argsPool);
+        if (epoll)
+        {
+            try
+            {
+                _ = EpollLoop.All; // started once per process; a sandbox without epoll or eventfd falls back below
+                return new EpollTransportFactory();
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+        return new SocketTransportFactory(scheduler, argsPool);
     }
 }
 

@@ -55,7 +55,7 @@ internal sealed unsafe class EpollLoop
         var ev = new EpollEvent { Events = EPOLLIN, Data = 0 }; // Data 0 marks the eventfd (level-triggered)
         epoll_ctl(_epfd, EPOLL_CTL_ADD, _eventFd, &ev);
         Index = index;
-        var thread = new Thread(Run, maxStackSize: 1024 * 1024) { IsBackground = true, Name = $"fastproxy-loop-{index}" };
+        var thread = new Thread(Run) { IsBackground = true, Name = $"fastproxy-loop-{index}" };
         thread.UnsafeStart();
     }
 
