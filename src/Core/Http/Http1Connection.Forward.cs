@@ -271,7 +271,17 @@ internal sealed partial class Http1Connection
         {
             if (upstream is null)
             {
-                upstream = new UpstreamConnection(_services.Transport.CreateOutbound(destination.EndPoint.AddressFamily), pool, destination);
+                TransportConnection transport;
+                try
+                {
+                    transport = _services.Transport.CreateOutbound(destination.EndPoint.AddressFamily);
+                }
+                catch (SocketException)
+                {
+                    // No socket to be had (out of descriptors): nginx's "socket() failed", an error for next-upstream.
+                    return ExchangeOutcome.ConnectFailed;
+                }
+                upstream = new UpstreamConnection(transport, pool, destination);
                 pool.CountCreated();
                 if (!PublishUpstream(upstream))
                 {
