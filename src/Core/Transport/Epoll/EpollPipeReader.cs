@@ -40,18 +40,13 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
     // first read event the same way unless accept is deferred).
     private int _drainedAt;
 
-    private ManualResetValueTaskSourceCore<ReadResult> _source;
-    private int _waiting;
+    private EdgeWait<ReadResult> _wait;
     private int _cancelRequested;
-    private int _tokenCancelled;
-    private CancellationToken _token;
-    private CancellationTokenRegistration _registration;
 
     public EpollPipeReader(EpollConnection connection, int fd)
     {
         _connection = connection;
         _fd = fd;
-        _source.RunContinuationsAsynchronously = false;
     }
 
     /// <summary>FIN received, the connection failed or was aborted: no more input.</summary>
@@ -92,8 +87,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
             {
                 ReleaseBlocks(); // an idle connection holds no buffer while it waits
             }
-            _source.Reset();
-            Interlocked.Exchange(ref _waiting, 1);
+            _wait.Park();
             if (Volatile.Read(ref _connection.ReadEvents) == seen && Volatile.Read(ref _cancelRequested) == 0 && !_connection.IsAborted)
             {
                 break;
@@ -105,10 +99,9 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
         }
         if (cancellationToken.CanBeCanceled)
         {
-            _token = cancellationToken;
-            _registration = cancellationToken.UnsafeRegister(static state => ((EpollPipeReader)state!).OnTokenCancelled(), this);
+            _wait.Register(cancellationToken, static state => ((EpollPipeReader)state!).OnTokenCancelled(), this);
         }
-        return new(this, _source.Version);
+        return new(this, _wait.Version);
     }
 
     public override bool TryRead(out ReadResult result)
@@ -195,40 +188,38 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
     /// <summary>An input event: a waiting read is taken over and completed here, on the loop thread.</summary>
     internal void OnReadable()
     {
-        if (Volatile.Read(ref _waiting) == 1 && TakeWaiting())
+        if (_wait.IsParked && TakeWaiting())
         {
             ResumeWaiting();
         }
     }
 
-    /// <summary>Takes a waiting read over; true for exactly one caller per wait.</summary>
-    internal bool TakeWaiting() => Interlocked.CompareExchange(ref _waiting, 0, 1) == 1;
+    /// <summary>Takes a parked operation over; true for exactly one caller per wait.</summary>
+    internal bool TakeWaiting() => _wait.Take();
 
     /// <summary>Completes the read taken over, or waits again when the event was spurious.</summary>
     internal void ResumeWaiting()
     {
         while (true)
         {
-            if (Volatile.Read(ref _tokenCancelled) != 0)
+            if (_wait.TryCompleteCancelled())
             {
-                Volatile.Write(ref _tokenCancelled, 0);
-                _source.SetException(new OperationCanceledException(_token));
                 return;
             }
             if (TryComplete(out var result))
             {
-                _source.SetResult(result);
+                _wait.Source.SetResult(result);
                 return;
             }
             int seen = Volatile.Read(ref _connection.ReadEvents);
             if (Receive(seen))
             {
-                _source.SetResult(Result(canceled: false));
+                _wait.Source.SetResult(Result(canceled: false));
                 return;
             }
-            Interlocked.Exchange(ref _waiting, 1);
+            _wait.Repark();
             if (Volatile.Read(ref _connection.ReadEvents) == seen && Volatile.Read(ref _cancelRequested) == 0
-                && Volatile.Read(ref _tokenCancelled) == 0 && !_connection.IsAborted)
+                && !_wait.TokenCancelled && !_connection.IsAborted)
             {
                 return;
             }
@@ -241,31 +232,18 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
 
     private void OnTokenCancelled()
     {
-        Volatile.Write(ref _tokenCancelled, 1);
-        if (TakeWaiting())
+        if (_wait.OnTokenCancelled())
         {
             _connection.PostWork(EpollConnection.ReadWake);
         }
     }
 
-    ReadResult IValueTaskSource<ReadResult>.GetResult(short token)
-    {
-        if (_registration != default)
-        {
-            _registration.Dispose();
-            _registration = default;
-            _token = default;
-            // The token may have fired after the read was completed otherwise (the loop took it over with data):
-            // Dispose waited for that callback, whose flag must not cancel a later read.
-            Volatile.Write(ref _tokenCancelled, 0);
-        }
-        return _source.GetResult(token);
-    }
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _wait.GetResult(token);
 
-    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _source.GetStatus(token);
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _wait.GetStatus(token);
 
     void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _source.OnCompleted(continuation, state, token, flags);
+        _wait.OnCompleted(continuation, state, token, flags);
 
     // ---- Receiving ----------------------------------------------------------------------------------------------
 

@@ -29,18 +29,13 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     private volatile bool _sendStopped;
     private int _drainedAt = -1;
 
-    private ManualResetValueTaskSourceCore<FlushResult> _source;
-    private int _waiting;
+    private EdgeWait<FlushResult> _wait;
     private int _cancelRequested;
-    private int _tokenCancelled;
-    private CancellationToken _token;
-    private CancellationTokenRegistration _registration;
 
     public EpollPipeWriter(EpollConnection connection, int fd)
     {
         _connection = connection;
         _fd = fd;
-        _source.RunContinuationsAsynchronously = false;
     }
 
     public bool HasBuffered => _buffer.HasData;
@@ -73,8 +68,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
         {
             // A flush waiting for the kernel ends when its token fires (DuplexPipeStream passes SslStream's: a TLS
             // handshake's timeout must not wait on a peer that stopped reading); what is buffered stays.
-            _token = cancellationToken;
-            _registration = cancellationToken.UnsafeRegister(static state => ((EpollPipeWriter)state!).OnTokenCancelled(), this);
+            _wait.Register(cancellationToken, static state => ((EpollPipeWriter)state!).OnTokenCancelled(), this);
         }
         return flush;
     }
@@ -108,16 +102,15 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
             {
                 return new(Finished());
             }
-            _source.Reset();
-            Interlocked.Exchange(ref _waiting, 1);
+            _wait.Park();
             if (Volatile.Read(ref _connection.WriteEvents) == seen && Volatile.Read(ref _cancelRequested) == 0
                 && !_connection.IsAborted && !_sendStopped)
             {
-                return new(this, _source.Version);
+                return new(this, _wait.Version);
             }
             if (!TakeWaiting())
             {
-                return new(this, _source.Version); // the loop thread took the flush over and completes it
+                return new(this, _wait.Version); // the loop thread took the flush over and completes it
             }
         }
     }
@@ -252,38 +245,37 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
 
     internal void OnWritable()
     {
-        if (Volatile.Read(ref _waiting) == 1 && TakeWaiting())
+        if (_wait.IsParked && TakeWaiting())
         {
             ResumeWaiting();
         }
     }
 
-    internal bool TakeWaiting() => Interlocked.CompareExchange(ref _waiting, 0, 1) == 1;
+    /// <summary>Takes a parked operation over; true for exactly one caller per wait.</summary>
+    internal bool TakeWaiting() => _wait.Take();
 
     internal void ResumeWaiting()
     {
         while (true)
         {
-            if (Volatile.Read(ref _tokenCancelled) != 0)
+            if (_wait.TryCompleteCancelled())
             {
-                Volatile.Write(ref _tokenCancelled, 0);
-                _source.SetException(new OperationCanceledException(_token));
                 return;
             }
             if (TryComplete(out var result))
             {
-                _source.SetResult(result);
+                _wait.Source.SetResult(result);
                 return;
             }
             int seen = Volatile.Read(ref _connection.WriteEvents);
             if (Send(seen))
             {
-                _source.SetResult(Finished());
+                _wait.Source.SetResult(Finished());
                 return;
             }
-            Interlocked.Exchange(ref _waiting, 1);
+            _wait.Repark();
             if (Volatile.Read(ref _connection.WriteEvents) == seen && Volatile.Read(ref _cancelRequested) == 0
-                && Volatile.Read(ref _tokenCancelled) == 0 && !_connection.IsAborted && !_sendStopped)
+                && !_wait.TokenCancelled && !_connection.IsAborted && !_sendStopped)
             {
                 return;
             }
@@ -296,8 +288,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
 
     private void OnTokenCancelled()
     {
-        Volatile.Write(ref _tokenCancelled, 1);
-        if (TakeWaiting())
+        if (_wait.OnTokenCancelled())
         {
             _connection.PostWork(EpollConnection.WriteWake);
         }
@@ -309,20 +300,10 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     /// <summary>At close: every block back to the pool.</summary>
     internal void Release() => ReleaseBlocks();
 
-    FlushResult IValueTaskSource<FlushResult>.GetResult(short token)
-    {
-        if (_registration != default)
-        {
-            _registration.Dispose(); // waits for a running callback, whose flag must not cancel a later flush
-            _registration = default;
-            _token = default;
-            Volatile.Write(ref _tokenCancelled, 0);
-        }
-        return _source.GetResult(token);
-    }
+    FlushResult IValueTaskSource<FlushResult>.GetResult(short token) => _wait.GetResult(token);
 
-    ValueTaskSourceStatus IValueTaskSource<FlushResult>.GetStatus(short token) => _source.GetStatus(token);
+    ValueTaskSourceStatus IValueTaskSource<FlushResult>.GetStatus(short token) => _wait.GetStatus(token);
 
     void IValueTaskSource<FlushResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _source.OnCompleted(continuation, state, token, flags);
+        _wait.OnCompleted(continuation, state, token, flags);
 }
