@@ -27,6 +27,21 @@ public sealed class ConnectionTests
     }
 
     [Fact]
+    public async Task ConnectionClose_NothingMoreSent_ClosedWithoutLingering()
+    {
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await Proxy.StartAsync(l => l.ProxyPass($"http://{backend.Address}"));
+        await using var client = await proxy.ConnectAsync();
+
+        await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+
+        // The client keeps its side open and sends nothing: as nginx's lingering_close on, nothing can follow, so the
+        // connection ends at once instead of reading for the 5 s lingering timeout.
+        await Waits.UntilAsync(() => proxy.Server.ConnectionCount == 0, "the connection is closed", TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
     public async Task KeepAlive_ManyRequestsImplicitUpstream_OneBackendConnection()
     {
         await using var backend = TestBackend.Echo();

@@ -320,8 +320,18 @@ internal sealed class SocketConnection : TransportConnection
     /// <summary>Connects the (not yet started) socket; the caller starts the loops when this succeeds.</summary>
     public override ValueTask<SocketOperationResult> ConnectAsync(IPEndPoint endPoint) => _receiver.ConnectAsync(_socket, endPoint);
 
-    /// <summary>The receive loop reads ahead, so input may be in flight at any time: always linger, as before.</summary>
-    public override bool HasPendingInput() => true;
+    /// <summary>Bytes the receive loop already took and nobody consumed (the loop reads ahead, so whatever the kernel
+    /// had is in the pipe or on its way).</summary>
+    public override bool HasPendingInput()
+    {
+        if (IsAborted || !_input.Reader.TryRead(out var result))
+        {
+            return false;
+        }
+        bool pending = !result.Buffer.IsEmpty;
+        _input.Reader.AdvanceTo(result.Buffer.Start);
+        return pending;
+    }
 
     public override bool HasKernelInput()
     {
