@@ -14,13 +14,11 @@ internal sealed class LogTime(TimeProvider time)
 
     public TimeProvider Provider { get; } = time;
 
-    private readonly bool _system = ReferenceEquals(time, TimeProvider.System);
-
     /// <summary>
     /// Now, in <see cref="TimeProvider.GetTimestamp"/> units; on an event loop with the system clock, the time cached
     /// at the loop's latest turn (nginx times $request_time and $upstream_*_time with its cached time too).
     /// </summary>
-    public long Timestamp() => _system ? Transport.Epoll.EpollLoop.CachedTimestamp() : Provider.GetTimestamp();
+    public long Timestamp() => Transport.Epoll.EpollLoop.CachedTimestamp(Provider);
 
     /// <summary>Milliseconds between two <see cref="Timestamp"/>s.</summary>
     public long ElapsedMilliseconds(long from, long to) => (long)Provider.GetElapsedTime(from, to).TotalMilliseconds;

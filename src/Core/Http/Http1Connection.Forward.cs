@@ -155,8 +155,7 @@ internal sealed partial class Http1Connection
                     outcome = ExchangeOutcome.NoResponse;
                 }
                 _log.EndUpstream(Timestamp());
-                var clock = cluster.State.TimeProvider;
-                long now = ReferenceEquals(clock, TimeProvider.System) ? Transport.Epoll.EpollLoop.CachedTimestamp() : clock.GetTimestamp();
+                long now = Transport.Epoll.EpollLoop.CachedTimestamp(cluster.State.TimeProvider);
 
                 switch (outcome)
                 {

@@ -47,7 +47,7 @@ internal sealed partial class Http1Connection
     /// ClientHello's event; the handshake's CPU work then runs on the loop, as in nginx's worker); on .NET's sockets
     /// it starts on the thread pool, so the handshake never holds up that transport's accept loop.
     /// </summary>
-    public void StartTls() => Completion = _transport is Transport.Epoll.EpollConnection ? RunAsync() : Task.Run(RunAsync);
+    public void StartTls() => Completion = _transport.StartsInline ? RunAsync() : Task.Run(RunAsync);
 
     /// <summary>
     /// Runs the server handshake within ssl_handshake_timeout. On success the request loop switches to the TLS

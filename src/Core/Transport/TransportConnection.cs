@@ -26,6 +26,13 @@ internal abstract class TransportConnection : IDuplexPipe
 
     public abstract bool IsAborted { get; }
 
+    /// <summary>
+    /// True when starting the connection inline costs its caller nothing (FastProxy's loops: the first read just parks
+    /// until the ClientHello's event), so a TLS connection starts inline too; false for .NET sockets, whose accept
+    /// loop a handshake started inline would hold up.
+    /// </summary>
+    public virtual bool StartsInline => false;
+
     /// <summary>Starts moving bytes (a connected or accepted connection; after ConnectAsync for an outbound one).</summary>
     public abstract void Start();
 

@@ -123,6 +123,8 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
     /// <summary>The peer's FIN, a hang-up or an error was announced by an event (it may not have been read yet).</summary>
     internal bool PeerClosed => _peerClosed;
 
+    public override bool StartsInline => true;
+
     public override void Start()
     {
         // Nothing to start: bytes move when the connection's code reads and flushes.

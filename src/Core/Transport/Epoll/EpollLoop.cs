@@ -67,6 +67,11 @@ internal sealed unsafe class EpollLoop
     /// </summary>
     public static long CachedTimestamp() => t_current is not null ? t_now : System.Diagnostics.Stopwatch.GetTimestamp();
 
+    /// <summary><paramref name="clock"/>'s timestamp: the loop's cached one when it is the system clock (tests inject
+    /// their own and get exactly what they set).</summary>
+    public static long CachedTimestamp(TimeProvider clock) =>
+        ReferenceEquals(clock, TimeProvider.System) ? CachedTimestamp() : clock.GetTimestamp();
+
     /// <summary>The loop whose thread is running the caller, if any.</summary>
     public static EpollLoop? Current => t_current;
 
