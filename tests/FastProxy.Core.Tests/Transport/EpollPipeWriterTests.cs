@@ -16,6 +16,31 @@ public class EpollPipeWriterTests
     [EpollTheory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task FlushAsync_SecondSend_NagleTurnedOffOnlyThen(bool inbound)
+    {
+        await using var pair = await EpollPair.CreateAsync(inbound);
+
+        pair.Output.Write("first"u8);
+        await pair.Output.FlushAsync().AsTask().WaitAsync(Bound);
+        Assert.False(NoDelay(pair.Connection)); // one send and close needs no setsockopt (nginx sets it for keep-alive)
+        pair.Output.Write("second"u8);
+        await pair.Output.FlushAsync().AsTask().WaitAsync(Bound);
+
+        Assert.True(NoDelay(pair.Connection)); // before a second small send, Nagle would hold it for an ACK
+        Assert.Equal("firstsecond"u8.ToArray(), await pair.ReceiveExactlyAsync(11));
+    }
+
+    private static unsafe bool NoDelay(Epoll.EpollConnection connection)
+    {
+        int value = 0;
+        uint length = sizeof(int);
+        Assert.Equal(0, Epoll.LinuxInterop.getsockopt(connection.Descriptor, Epoll.LinuxInterop.IPPROTO_TCP, Epoll.LinuxInterop.TCP_NODELAY, &value, &length));
+        return value != 0;
+    }
+
+    [EpollTheory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task FlushAsync_ManySegments_ArrivesByteExact(bool inbound)
     {
         await using var pair = await EpollPair.CreateAsync(inbound);

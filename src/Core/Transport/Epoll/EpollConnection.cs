@@ -120,6 +120,9 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
 
     internal EpollLoop Loop => _loop;
 
+    /// <summary>The socket's descriptor, for tests that ask the kernel about it.</summary>
+    internal int Descriptor => _fd;
+
     /// <summary>The peer's FIN, a hang-up or an error was announced by an event (it may not have been read yet).</summary>
     internal bool PeerClosed => _peerClosed;
 
