@@ -135,6 +135,9 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>Client connections open now.</summary>
     public int ConnectionCount => _connections.Count;
 
+    /// <summary>Idle keep-alive connections parked without their HTTP state (for tests and diagnostics).</summary>
+    internal int ParkedConnectionCount => _connections.Parked;
+
     /// <summary>Binds every listen address and starts accepting. A bind failure throws and leaves nothing bound.</summary>
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
@@ -191,18 +194,9 @@ public sealed class ProxyServer : IAsyncDisposable
         // The TLS context of the address comes from the snapshot current at accept: a reload gives new
         // connections the new certificates while established ones keep their session.
         var tls = _services.Snapshot.GetListen(listener.ConfigEndPoint)?.Tls;
-        var connection = tls is null
-            ? new Http1Connection(_services, transport, listener.ConfigEndPoint)
-            : new Http1Connection(_services, transport, listener.ConfigEndPoint, tls);
+        var connection = new ClientConnection(_services, transport, listener.ConfigEndPoint, tls);
         _connections.Add(connection);
-        if (!connection.IsTls)
-        {
-            connection.Start();
-        }
-        else
-        {
-            connection.StartTls();
-        }
+        connection.Start();
         if (_stopping)
         {
             connection.RequestStop();

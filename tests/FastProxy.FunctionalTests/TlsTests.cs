@@ -283,6 +283,24 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task Tls_IdleConnectionParks_NextRequestServedOnTheSameSession()
+    {
+        var certificate = _pki.IssueEcdsa("site", ["a.example.test"]);
+        int port = FastProxyProcess.FreePort();
+        await using var server = await TlsProxy.StartAsync(Http(Server(certificate, "a.example.test", "ok", listen: $"127.0.0.1:{port} ssl")));
+        var (tls, reader) = await TlsProxy.ConnectAsync(port, "a.example.test", _pki.RootPath);
+        await using var _ = tls;
+
+        var before = await TlsProxy.GetAsync(tls, reader, "a.example.test", "/");
+        await Waits.UntilAsync(() => server.ParkedConnectionCount == 1, "the idle TLS connection is parked");
+        var after = await TlsProxy.GetAsync(tls, reader, "a.example.test", "/");
+
+        Assert.Equal("HTTP/1.1 200 OK\nok", before);
+        Assert.Equal("HTTP/1.1 200 OK\nok", after);
+        Assert.Equal(1, server.ConnectionCount);
+    }
+
+    [Fact]
     public async Task Tls_ReloadWithNewCertificate_OpenConnectionKeepsWorkingNewOnesGetNewCertificate()
     {
         var first = _pki.IssueEcdsa("site", ["a.example.test"]);

@@ -9,10 +9,16 @@ namespace FastProxy.Http;
 /// </summary>
 internal sealed class ConnectionManager : IHeartbeatHandler
 {
-    private readonly ConcurrentDictionary<long, Http1Connection> _connections = new();
+    private readonly ConcurrentDictionary<long, ClientConnection> _connections = new();
     private int _count;
+    private int _parked;
 
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Idle keep-alive connections parked without their HTTP state (<see cref="ClientConnection"/>).</summary>
+    public int Parked => Volatile.Read(ref _parked);
+
+    internal void CountParked(int delta) => Interlocked.Add(ref _parked, delta);
 
     /// <summary>Reserves a slot; false when <paramref name="limit"/> connections are already open.</summary>
     public bool TryReserve(int limit)
@@ -28,9 +34,9 @@ internal sealed class ConnectionManager : IHeartbeatHandler
     /// <summary>Gives back a slot reserved for a connection that never started.</summary>
     public void Release() => Interlocked.Decrement(ref _count);
 
-    public void Add(Http1Connection connection) => _connections[connection.Id] = connection;
+    public void Add(ClientConnection connection) => _connections[connection.Id] = connection;
 
-    public void Remove(Http1Connection connection)
+    public void Remove(ClientConnection connection)
     {
         if (_connections.TryRemove(connection.Id, out _))
         {
@@ -63,5 +69,5 @@ internal sealed class ConnectionManager : IHeartbeatHandler
         }
     }
 
-    public IEnumerable<Http1Connection> Connections => _connections.Values;
+    public IEnumerable<ClientConnection> Connections => _connections.Values;
 }

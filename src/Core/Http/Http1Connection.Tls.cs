@@ -30,24 +30,8 @@ internal sealed partial class Http1Connection
     /// <summary>The TLS context of the listen address (per snapshot, taken at accept); null for plain connections.</summary>
     private readonly TlsServerContext? _tlsContext;
 
-    /// <summary>The connection terminates TLS: start it with <see cref="StartTls"/>, not Start.</summary>
-    public bool IsTls => _tlsContext is not null;
-
     /// <summary>The TLS layer once the handshake succeeded.</summary>
     private TlsConnection? _tls;
-
-    public Http1Connection(ServerServices services, TransportConnection transport, IPEndPoint listenEndPoint, TlsServerContext tls)
-        : this(services, transport, listenEndPoint)
-    {
-        _tlsContext = tls;
-    }
-
-    /// <summary>
-    /// Starts a TLS connection. On the event loops it starts inline like a plain one (its first read waits for the
-    /// ClientHello's event; the handshake's CPU work then runs on the loop, as in nginx's worker); on .NET's sockets
-    /// it starts on the thread pool, so the handshake never holds up that transport's accept loop.
-    /// </summary>
-    public void StartTls() => Completion = _transport.StartsInline ? RunAsync() : Task.Run(RunAsync);
 
     /// <summary>
     /// Runs the server handshake within ssl_handshake_timeout. On success the request loop switches to the TLS
@@ -62,7 +46,7 @@ internal sealed partial class Http1Connection
             return false; // aborted (server stopping) before the handshake began
         }
         EndPoint? remote = _transport.RemoteEndPoint;
-        Volatile.Write(ref _idle, 1);
+        Volatile.Write(ref _idle, IdleInHandshake);
         Interlocked.MemoryBarrier();
         if (_stopping)
         {
@@ -70,7 +54,7 @@ internal sealed partial class Http1Connection
             return false;
         }
         var result = await _tlsContext!.AuthenticateAsync(new DuplexPipeStream(_transport), remote, CancellationToken.None);
-        Volatile.Write(ref _idle, 0);
+        Volatile.Write(ref _idle, NotIdle);
         if (!result.Succeeded)
         {
             if (result.Error == TlsHandshakeError.PlainHttp && !_stopping)
@@ -102,6 +86,9 @@ internal sealed partial class Http1Connection
         _input = tls.Input;
         _output = tls.Output;
         _context.IsHttps = true;
+        _client.Tls = tls;
+        _client.Input = tls.Input;
+        _client.Output = tls.Output;
         return true;
     }
 

@@ -27,14 +27,24 @@ internal enum ClientTimeout
 }
 
 /// <summary>
-/// One client connection: reads request heads with the parser, routes, answers what FastProxy answers itself, and
-/// forwards the rest (Http1Connection.Forward.cs), one request after the other so that pipelined responses go out
-/// in request order. Every per-request async step uses the pooling builder, so a keep-alive connection in steady
-/// state allocates nothing per request.
+/// The HTTP/1.1 work of a client connection: reads request heads with the parser, routes, answers what FastProxy
+/// answers itself, and forwards the rest (Http1Connection.Forward.cs), one request after the other so that pipelined
+/// responses go out in request order. Every per-request async step uses the pooling builder, so a keep-alive
+/// connection in steady state allocates nothing per request. A connection idle across a heartbeat tick unwinds and
+/// hands itself back to its <see cref="ClientConnection"/> (parks); the next request gets a new instance.
 /// </summary>
 internal sealed partial class Http1Connection
 {
+    // _idle: what an idle connection waits for.
+    private const int NotIdle = 0;
+    private const int IdleInHandshake = 1;
+    private const int IdleForRequest = 2;
+
+    /// <summary>ReadRequestHeadAsync's answer when the heartbeat asked an idle connection to park.</summary>
+    private const int ParkHead = -2;
+
     private readonly ServerServices _services;
+    private readonly ClientConnection _client;
     private readonly TransportConnection _transport;
     // Not readonly: a TLS connection switches them to its plaintext pipes after the handshake (Http1Connection.Tls.cs).
     private PipeReader _input;
@@ -55,40 +65,73 @@ internal sealed partial class Http1Connection
     private ClientTimeout _timeoutKind;
     private volatile ClientTimeout _fired;
 
-    // Graceful stop: _idle is 1 while waiting for the next request with nothing buffered.
+    // Graceful stop: _idle is set while waiting for the next request (or the TLS handshake) with nothing buffered.
     private volatile bool _stopping;
     private int _idle;
+    // Parking: a generation per idle wait; the heartbeat asks for parking when it sees the same wait on two ticks.
+    private int _idleGeneration;
+    private int _heartbeatGeneration = -1;
+    private int _parkRequested;
+    private long _parkDeadline;
     private bool _linger = true;
     // The client may still be sending bytes nobody read (a request body not read to its end, or the rest of a
     // malformed request): then a close lingers. Otherwise it lingers only if input is already waiting, as nginx's
     // lingering_close on: r->lingering_close, unread header bytes, or a ready read event.
     private bool _inputMayFollow;
 
-    public Http1Connection(ServerServices services, TransportConnection transport, IPEndPoint listenEndPoint)
+    /// <summary>Takes over the connection's state from <paramref name="client"/>: new, or resuming after parking.</summary>
+    public Http1Connection(ServerServices services, ClientConnection client)
     {
         _services = services;
-        _transport = transport;
-        _input = transport.Input;
-        _output = transport.Output;
-        _listenEndPoint = listenEndPoint;
-        Id = services.NextConnectionSerial();
-        _context = new RequestContext(transport, Id);
+        _client = client;
+        _transport = client.Transport;
+        _input = client.Input;
+        _output = client.Output;
+        _listenEndPoint = client.ListenEndPoint;
+        _tlsContext = client.TlsContext;
+        _tls = client.Tls;
+        _requests = client.Requests;
+        _snapshot = client.Snapshot;
+        _listen = client.Listen;
+        _stopping = client.Stopping;
+        Id = client.Id;
+        _context = new RequestContext(_transport, Id) { IsHttps = _tls is not null };
     }
 
     public long Id { get; }
 
-    public Task? Completion { get; private set; }
-
-    public void Start() => Completion = RunAsync();
-
-    private async Task RunAsync()
+    /// <summary>
+    /// Starts a new connection. A TLS one on .NET's sockets starts on the thread pool, so its handshake never holds
+    /// up that transport's accept loop; on the event loops every connection starts inline (a TLS handshake's CPU work
+    /// then runs on the loop, as in nginx's worker).
+    /// </summary>
+    public void Start()
     {
+        if (_tlsContext is null || _transport.StartsInline)
+        {
+            _ = RunAsync(resumed: false);
+        }
+        else
+        {
+            _ = Task.Run(() => RunAsync(resumed: false));
+        }
+    }
+
+    /// <summary>Continues a parked connection whose next request's first bytes have come.</summary>
+    public void Resume() => _ = RunAsync(resumed: true);
+
+    private async Task RunAsync(bool resumed)
+    {
+        bool parked = false;
         try
         {
-            _transport.Start();
-            if (_tlsContext is not null && !await AuthenticateTlsAsync())
+            if (!resumed)
             {
-                return;
+                _transport.Start();
+                if (_tlsContext is not null && !await AuthenticateTlsAsync())
+                {
+                    return;
+                }
             }
             if (!RefreshSnapshot())
             {
@@ -96,10 +139,16 @@ internal sealed partial class Http1Connection
             }
             // The first request's head must arrive within client_header_timeout of the accept (nginx arms it in
             // ngx_http_init_connection); later ones get keepalive_timeout while idle, then the header timeout.
-            long headDeadline = _services.Heartbeat.DeadlineAfter(_listen!.DefaultServer.ClientHeaderTimeout);
+            long headDeadline = !resumed ? _services.Heartbeat.DeadlineAfter(_listen!.DefaultServer.ClientHeaderTimeout)
+                : _requests == 0 ? ResumedHeadDeadline() : 0;
             while (true)
             {
                 int head = await ReadRequestHeadAsync(headDeadline);
+                if (head == ParkHead)
+                {
+                    parked = true;
+                    return;
+                }
                 if (head != 0)
                 {
                     if (head > 0)
@@ -138,14 +187,35 @@ internal sealed partial class Http1Connection
         {
             TryWriteAccessLog(500);
             _context.EndRequest();
-            if (_tls is not null)
+            if (parked)
             {
-                await _tls.CloseAsync(TimeSpan.FromSeconds(5));
+                // Idle with nothing buffered: what outlives this instance goes back to the client connection, and a
+                // pending read stands for the connection from now on.
+                _client.Requests = _requests;
+                _client.Snapshot = _snapshot;
+                _client.Listen = _listen;
+                _client.Park(_parkDeadline);
             }
-            bool linger = _linger && !_stopping && (_inputMayFollow || _transport.HasPendingInput());
-            await _transport.CloseAsync(TimeSpan.FromSeconds(5), linger ? _services.LingerTimeout : TimeSpan.Zero);
-            _services.Connections.Remove(this);
+            else
+            {
+                if (_tls is not null)
+                {
+                    await _tls.CloseAsync(TimeSpan.FromSeconds(5));
+                }
+                bool linger = _linger && !_stopping && (_inputMayFollow || _transport.HasPendingInput());
+                await _transport.CloseAsync(TimeSpan.FromSeconds(5), linger ? _services.LingerTimeout : TimeSpan.Zero);
+                _client.OnClosed();
+            }
         }
+    }
+
+    /// <summary>A connection parked before its first request keeps the header deadline it got at accept.</summary>
+    private long ResumedHeadDeadline()
+    {
+        long deadline = _client.ParkDeadline;
+        return deadline is Deadline.None or Deadline.Fired
+            ? _services.Heartbeat.DeadlineAfter(_listen!.DefaultServer.ClientHeaderTimeout)
+            : deadline;
     }
 
     /// <summary>
@@ -180,9 +250,21 @@ internal sealed partial class Http1Connection
     /// <summary>Clears the client deadline; true when it fired (the caller treats the wait as timed out).</summary>
     private bool ClearClientTimeout() => Deadline.Clear(ref _deadline) || _fired != ClientTimeout.None;
 
-    /// <summary>Heartbeat: fires the client deadline and the current upstream's.</summary>
+    /// <summary>Heartbeat: fires the client deadline and the current upstream's, and parks a connection idle since the last tick.</summary>
     public void OnHeartbeat(long now)
     {
+        if (Volatile.Read(ref _idle) == IdleForRequest)
+        {
+            int generation = Volatile.Read(ref _idleGeneration);
+            if (generation != _heartbeatGeneration)
+            {
+                _heartbeatGeneration = generation;
+            }
+            else if (Interlocked.Exchange(ref _parkRequested, 1) == 0)
+            {
+                _input.CancelPendingRead();
+            }
+        }
         if (Deadline.TryFire(ref _deadline, now))
         {
             var kind = _timeoutKind;
@@ -206,7 +288,7 @@ internal sealed partial class Http1Connection
     {
         _stopping = true;
         Interlocked.MemoryBarrier();
-        if (Volatile.Read(ref _idle) == 1)
+        if (Volatile.Read(ref _idle) != NotIdle)
         {
             _input.CancelPendingRead();
         }
@@ -225,7 +307,8 @@ internal sealed partial class Http1Connection
 
     /// <summary>
     /// Reads and parses the next request head. Returns 0 when a head is ready (copied into the request context and
-    /// consumed from the input), a status code to answer before closing, or -1 to close silently.
+    /// consumed from the input), a status code to answer before closing, -1 to close silently, or
+    /// <see cref="ParkHead"/> when the heartbeat found the connection idle and it should park.
     /// </summary>
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadRequestHeadAsync(long headDeadline)
@@ -235,17 +318,19 @@ internal sealed partial class Http1Connection
         bool started = false;
         bool first = headDeadline != 0;
         long examinedLength = 0;
+        long idleDeadline = 0;
         while (true)
         {
             if (!started)
             {
-                SetClientTimeout(first ? ClientTimeout.Header : ClientTimeout.KeepAlive,
-                    first ? headDeadline : heartbeat.DeadlineAfter(server.KeepaliveTimeout));
-                Volatile.Write(ref _idle, 1);
+                idleDeadline = first ? headDeadline : heartbeat.DeadlineAfter(server.KeepaliveTimeout);
+                SetClientTimeout(first ? ClientTimeout.Header : ClientTimeout.KeepAlive, idleDeadline);
+                Volatile.Write(ref _idleGeneration, _idleGeneration + 1);
+                Volatile.Write(ref _idle, IdleForRequest);
                 Interlocked.MemoryBarrier();
                 if (_stopping)
                 {
-                    Volatile.Write(ref _idle, 0);
+                    Volatile.Write(ref _idle, NotIdle);
                     ClearClientTimeout();
                     // Nothing of a next request has come: a clean close (RFC 9112 §9.6).
                     if (!_input.TryRead(out var pending) || pending.Buffer.IsEmpty)
@@ -262,7 +347,7 @@ internal sealed partial class Http1Connection
             }
 
             var result = await _input.ReadAsync();
-            Volatile.Write(ref _idle, 0);
+            Volatile.Write(ref _idle, NotIdle);
             if (ClearClientTimeout())
             {
                 if (!started && !result.Buffer.IsEmpty)
@@ -285,11 +370,19 @@ internal sealed partial class Http1Connection
                     _linger = false;
                     return -1;
                 }
+                if (!started && Interlocked.Exchange(ref _parkRequested, 0) != 0)
+                {
+                    // Idle since the last heartbeat tick: give the HTTP state back, keep the connection (nginx's
+                    // keep-alive state); the idle deadline stays in force while parked.
+                    _parkDeadline = idleDeadline;
+                    return ParkHead;
+                }
                 continue;
             }
             if (!started && !buffer.IsEmpty)
             {
                 started = true;
+                Volatile.Write(ref _parkRequested, 0);
                 StartRequestLog();
                 if (headDeadline == 0)
                 {

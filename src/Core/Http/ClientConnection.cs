@@ -1,0 +1,296 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Runtime.CompilerServices;
+using FastProxy.Infrastructure;
+using FastProxy.Runtime;
+using FastProxy.Tls;
+using FastProxy.Transport;
+
+namespace FastProxy.Http;
+
+/// <summary>
+/// One accepted client connection for its whole life. While a request is read or served, an
+/// <see cref="Http1Connection"/> does the work; a keep-alive connection that stays idle across a heartbeat tick
+/// parks: its Http1Connection (request context, parsed head, log state, the suspended request loop) is let go, and
+/// only this object, the transport and one pending read remain. The next bytes start a fresh Http1Connection on them;
+/// the idle deadline (keepalive_timeout, or client_header_timeout before the first request), a graceful stop or the
+/// client's close end a parked connection here, without one.
+/// </summary>
+/// <remarks>
+/// nginx does the same in ngx_http_set_keepalive: an idle keep-alive connection frees its request and buffers and
+/// keeps only the connection, a read event and a small pool. FastProxy waits a heartbeat tick (at most a second)
+/// before parking, so a connection in steady use never pays for giving its state back and taking it again.
+/// </remarks>
+internal sealed class ClientConnection
+{
+    private const int Running = 0;
+    private const int Parked = 1;
+    private const int Closing = 2;
+
+    private readonly ServerServices _services;
+    private Http1Connection? _active;
+    private int _state;
+    private volatile bool _stopping;
+    private volatile bool _timedOut;
+    private long _parkDeadline = Deadline.None;
+    private ValueTask<ReadResult> _pendingRead;
+    private Action? _onInput;
+    // The connection's lifetime, made only when a graceful stop asks for it (a parked connection has no task).
+    private TaskCompletionSource? _lifetime;
+    private volatile bool _closed;
+
+    public ClientConnection(ServerServices services, TransportConnection transport, IPEndPoint listenEndPoint, TlsServerContext? tls)
+    {
+        _services = services;
+        Transport = transport;
+        ListenEndPoint = listenEndPoint;
+        TlsContext = tls;
+        Input = transport.Input;
+        Output = transport.Output;
+        Id = services.NextConnectionSerial();
+    }
+
+    public long Id { get; }
+
+    public TransportConnection Transport { get; }
+
+    public IPEndPoint ListenEndPoint { get; }
+
+    /// <summary>The TLS context of the listen address (taken at accept); null for plain connections.</summary>
+    public TlsServerContext? TlsContext { get; }
+
+    // What outlives an Http1Connection: the pipes requests are read from (the TLS layer's once it is up), the
+    // request count (keepalive_requests, $connection_requests) and the snapshot the connection serves with.
+    internal PipeReader Input { get; set; }
+    internal PipeWriter Output { get; set; }
+    internal TlsConnection? Tls { get; set; }
+    internal int Requests { get; set; }
+    internal ProxySnapshot? Snapshot { get; set; }
+    internal ListenRuntime? Listen { get; set; }
+
+    /// <summary>The deadline of the idle wait a parked connection resumes in (client_header_timeout before its first request).</summary>
+    internal long ParkDeadline => Volatile.Read(ref _parkDeadline);
+
+    internal bool Stopping => _stopping;
+
+    /// <summary>Parked: no Http1Connection, one read pending.</summary>
+    internal bool IsParked => Volatile.Read(ref _state) == Parked;
+
+    /// <summary>
+    /// Completes when the connection is closed and gone from the connection set. Made on demand (a graceful stop
+    /// waits on it): an idle connection carries no task.
+    /// </summary>
+    public Task Completion
+    {
+        get
+        {
+            if (_closed)
+            {
+                return Task.CompletedTask;
+            }
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var lifetime = Interlocked.CompareExchange(ref _lifetime, created, null) ?? created;
+            if (_closed)
+            {
+                lifetime.TrySetResult();
+            }
+            return lifetime.Task;
+        }
+    }
+
+    public void Start()
+    {
+        var connection = new Http1Connection(_services, this);
+        Volatile.Write(ref _active, connection);
+        connection.Start();
+    }
+
+    /// <summary>The last step of every connection's life: out of the connection set, and its lifetime completes.</summary>
+    internal void OnClosed()
+    {
+        _services.Connections.Remove(this);
+        _closed = true;
+        Interlocked.MemoryBarrier();
+        Volatile.Read(ref _lifetime)?.TrySetResult();
+    }
+
+    // ---- Heartbeat and stop ------------------------------------------------------------------------------------
+
+    public void OnHeartbeat(long now)
+    {
+        switch (Volatile.Read(ref _state))
+        {
+            case Running:
+                Volatile.Read(ref _active)?.OnHeartbeat(now);
+                break;
+            case Parked:
+                if (Deadline.TryFire(ref _parkDeadline, now))
+                {
+                    _timedOut = true;
+                    Input.CancelPendingRead();
+                }
+                break;
+        }
+    }
+
+    /// <summary>Graceful stop: the request in progress finishes, then the connection closes; an idle one closes now.</summary>
+    public void RequestStop()
+    {
+        _stopping = true;
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _state) == Parked)
+        {
+            Input.CancelPendingRead();
+        }
+        else
+        {
+            Volatile.Read(ref _active)?.RequestStop();
+        }
+    }
+
+    public void Abort()
+    {
+        _stopping = true;
+        Interlocked.MemoryBarrier();
+        Transport.Abort();
+        if (Volatile.Read(ref _state) == Parked)
+        {
+            Input.CancelPendingRead();
+        }
+        else
+        {
+            Volatile.Read(ref _active)?.Abort();
+        }
+    }
+
+    // ---- Parking -----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// The Http1Connection found the connection idle and unwound: from now on a pending read stands for it. Called
+    /// on its thread as its last act; <paramref name="deadline"/> is the idle wait's deadline, still in force.
+    /// </summary>
+    internal void Park(long deadline)
+    {
+        Volatile.Write(ref _parkDeadline, deadline);
+        Volatile.Write(ref _active, null);
+        _services.Connections.CountParked(+1);
+        Volatile.Write(ref _state, Parked);
+        // Pairs with RequestStop's fence: either it sees Parked and cancels the read, or this sees the stop.
+        Interlocked.MemoryBarrier();
+        WaitForInput();
+    }
+
+    private void WaitForInput()
+    {
+        if (_stopping)
+        {
+            Close();
+            return;
+        }
+        ValueTask<ReadResult> read;
+        try
+        {
+            read = Input.ReadAsync();
+        }
+        catch (Exception e)
+        {
+            Diagnostics.Log.ConnectionError(_services.Logger, e);
+            Transport.Abort();
+            Close();
+            return;
+        }
+        _pendingRead = read;
+        if (read.IsCompleted)
+        {
+            OnInput();
+        }
+        else
+        {
+            read.GetAwaiter().UnsafeOnCompleted(_onInput ??= OnInput);
+        }
+    }
+
+    private void OnInput()
+    {
+        var read = _pendingRead;
+        _pendingRead = default;
+        ReadResult result;
+        try
+        {
+            result = read.GetAwaiter().GetResult();
+        }
+        catch (Exception e)
+        {
+            Diagnostics.Log.ConnectionError(_services.Logger, e);
+            Transport.Abort();
+            Close();
+            return;
+        }
+        var buffer = result.Buffer;
+        // Nothing consumed and nothing examined: the next read returns the same bytes at once.
+        Input.AdvanceTo(buffer.Start);
+        if (!buffer.IsEmpty)
+        {
+            Resume();
+        }
+        else if (result.IsCompleted || _timedOut || _stopping || Transport.IsAborted)
+        {
+            // The client closed, the idle deadline passed (nginx closes an idle keep-alive connection without a
+            // word), or the server stops.
+            Close();
+        }
+        else
+        {
+            // A cancellation meant for the Http1Connection that parked (its heartbeat raced the parking): wait on.
+            WaitForInput();
+        }
+    }
+
+    /// <summary>Bytes came: a fresh Http1Connection reads the request they start.</summary>
+    private void Resume()
+    {
+        _services.Connections.CountParked(-1);
+        var connection = new Http1Connection(_services, this);
+        Volatile.Write(ref _active, connection);
+        Volatile.Write(ref _state, Running);
+        // Pairs with RequestStop's fence: a stop that saw Parked has cancelled a read nobody waits on any more.
+        Interlocked.MemoryBarrier();
+        if (_stopping)
+        {
+            connection.RequestStop();
+        }
+        connection.Resume();
+    }
+
+    private void Close()
+    {
+        if (Volatile.Read(ref _state) == Parked)
+        {
+            _services.Connections.CountParked(-1);
+        }
+        Volatile.Write(ref _state, Closing);
+        _ = CloseParkedAsync();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private async Task CloseParkedAsync()
+    {
+        try
+        {
+            if (Tls is not null)
+            {
+                await Tls.CloseAsync(TimeSpan.FromSeconds(5));
+            }
+            // Nothing unread: no lingering (nginx closes an idle keep-alive connection at once).
+            await Transport.CloseAsync(TimeSpan.FromSeconds(5), TimeSpan.Zero);
+        }
+        catch (Exception e)
+        {
+            Diagnostics.Log.ConnectionError(_services.Logger, e);
+        }
+        finally
+        {
+            OnClosed();
+        }
+    }
+}

@@ -1,0 +1,160 @@
+using FastProxy.FunctionalTests.Infrastructure;
+
+namespace FastProxy.FunctionalTests;
+
+/// <summary>
+/// An idle keep-alive connection parks after a heartbeat tick (its HTTP state let go, one read pending): what it must
+/// keep, and every way a parked connection ends.
+/// </summary>
+public sealed class ParkingTests
+{
+    private static Task<Proxy> StartEchoProxy(TestBackend backend, Action<ServerBuilder>? server = null) =>
+        Proxy.StartAsync(l => l.ProxyPass($"http://{backend.Address}")
+            .ProxySetHeader("X-Connection", "$connection")
+            .ProxySetHeader("X-Requests", "$connection_requests"), server: server);
+
+    private static Task UntilParked(Proxy proxy, int count) =>
+        Waits.UntilAsync(() => proxy.Server.ParkedConnectionCount == count, $"{count} connection(s) parked");
+
+    [Fact]
+    public async Task Parking_IdleAfterResponse_NextRequestServedWithTheConnectionsState()
+    {
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await StartEchoProxy(backend);
+        await using var client = await proxy.ConnectAsync();
+
+        await client.SendAsync("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n");
+        var first = await client.ReadResponseAsync();
+        await UntilParked(proxy, 1);
+        await client.SendAsync("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
+        var second = await client.ReadResponseAsync();
+
+        Assert.Equal(200, first.Status);
+        Assert.Equal(200, second.Status);
+        var requests = backend.Requests.ToArray();
+        // $connection stays the connection's serial and $connection_requests keeps counting across the parking.
+        Assert.Equal(requests[0].Header("X-Connection"), requests[1].Header("X-Connection"));
+        Assert.Equal("1", requests[0].Header("X-Requests"));
+        Assert.Equal("2", requests[1].Header("X-Requests"));
+        Assert.Equal(0, proxy.Server.ParkedConnectionCount);
+        Assert.Equal(1, backend.Accepts);
+    }
+
+    [Fact]
+    public async Task Parking_ParkedTwiceThenPipelinedPair_BothAnsweredInOrder()
+    {
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await StartEchoProxy(backend);
+        await using var client = await proxy.ConnectAsync();
+
+        for (int i = 1; i <= 2; i++)
+        {
+            await client.SendAsync($"GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n");
+            Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+            await UntilParked(proxy, 1);
+        }
+        await client.SendAsync("GET /3 HTTP/1.1\r\nHost: a\r\n\r\nGET /4 HTTP/1.1\r\nHost: a\r\n\r\n");
+        var third = await client.ReadResponseAsync();
+        var fourth = await client.ReadResponseAsync();
+
+        Assert.StartsWith("GET /3 ", third.BodyText);
+        Assert.StartsWith("GET /4 ", fourth.BodyText);
+        Assert.Contains("X-Requests: 4", fourth.BodyText);
+    }
+
+    [Fact]
+    public async Task Parking_BeforeTheFirstRequest_HeadThatComesLaterServed()
+    {
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await StartEchoProxy(backend);
+        await using var client = await proxy.ConnectAsync();
+
+        await UntilParked(proxy, 1);
+        await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+
+        Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+    }
+
+    [Fact]
+    public async Task Parking_BeforeTheFirstRequest_ClientHeaderTimeoutStillClosesSilently()
+    {
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await StartEchoProxy(backend, s => s.ClientHeaderTimeout(TimeSpan.FromSeconds(1)));
+        await using var client = await proxy.ConnectAsync();
+
+        await UntilParked(proxy, 1);
+        var (data, _) = await client.ReadToEndAsync();
+
+        Assert.Empty(data);
+        await Waits.UntilAsync(() => proxy.Server.ConnectionCount == 0, "the connection is gone");
+        Assert.Equal(0, proxy.Server.ParkedConnectionCount);
+    }
+
+    [Fact]
+    public async Task Parking_KeepaliveTimeoutPassesWhileParked_ClosedSilently()
+    {
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await StartEchoProxy(backend, s => s.KeepaliveTimeout(TimeSpan.FromSeconds(1)));
+        await using var client = await proxy.ConnectAsync();
+        await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+
+        await UntilParked(proxy, 1);
+
+        var (data, _) = await client.ReadToEndAsync();
+        Assert.Empty(data);
+        await Waits.UntilAsync(() => proxy.Server.ConnectionCount == 0, "the connection is gone");
+        Assert.Equal(0, proxy.Server.ParkedConnectionCount);
+    }
+
+    [Fact]
+    public async Task Parking_ClientClosesWhileParked_ConnectionGone()
+    {
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await StartEchoProxy(backend);
+        var client = await proxy.ConnectAsync();
+        await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+        await UntilParked(proxy, 1);
+
+        await client.DisposeAsync();
+
+        await Waits.UntilAsync(() => proxy.Server.ConnectionCount == 0, "the connection is gone");
+        Assert.Equal(0, proxy.Server.ParkedConnectionCount);
+    }
+
+    [Fact]
+    public async Task Parking_GracefulStopWithParkedConnections_ClosedAndStopReturns()
+    {
+        await using var backend = TestBackend.Echo();
+        var proxy = await StartEchoProxy(backend);
+        var clients = new List<RawClient>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var client = await proxy.ConnectAsync();
+                clients.Add(client);
+                await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+                Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+            }
+            await UntilParked(proxy, 3);
+
+            await proxy.Server.StopAsync(TimeSpan.FromSeconds(10)).WaitAsync(TimeSpan.FromSeconds(10));
+
+            Assert.Equal(0, proxy.Server.ConnectionCount);
+            foreach (var client in clients)
+            {
+                Assert.True(await client.IsClosedAsync());
+            }
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                await client.DisposeAsync();
+            }
+            await proxy.DisposeAsync();
+        }
+    }
+}
