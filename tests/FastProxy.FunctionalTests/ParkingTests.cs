@@ -157,4 +157,35 @@ public sealed class ParkingTests
             await proxy.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task Reuse_ConnectionClosedThenAnotherFromElsewhere_NothingOfTheFirstCarriedOver()
+    {
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await Proxy.StartAsync(l => l.ProxyPass($"http://{backend.Address}")
+            .ProxySetHeader("X-Real-IP", "$remote_addr")
+            .ProxySetHeader("X-Port", "$remote_port")
+            .ProxySetHeader("X-Connection", "$connection")
+            .ProxySetHeader("X-Requests", "$connection_requests"));
+
+        // The first connection's state goes back to the pool when it closes; the next connection takes it.
+        await using (var first = await RawClient.ConnectAsync(proxy.EndPoint, System.Net.IPAddress.Parse("127.0.0.2")))
+        {
+            await first.SendAsync("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+            Assert.Equal(200, (await first.ReadResponseAsync()).Status);
+            Assert.Equal(200, (await first.ReadResponseAsync()).Status);
+        }
+        await Waits.UntilAsync(() => proxy.Server.ConnectionCount == 0, "the first connection is gone");
+        await using var second = await RawClient.ConnectAsync(proxy.EndPoint, System.Net.IPAddress.Parse("127.0.0.3"));
+        await second.SendAsync("GET /3 HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.Equal(200, (await second.ReadResponseAsync()).Status);
+
+        var requests = backend.Requests.ToArray();
+        Assert.Equal("127.0.0.2", requests[0].Header("X-Real-IP"));
+        Assert.Equal("127.0.0.3", requests[2].Header("X-Real-IP"));
+        Assert.Equal(((System.Net.IPEndPoint)second.Socket.LocalEndPoint!).Port.ToString(System.Globalization.CultureInfo.InvariantCulture), requests[2].Header("X-Port"));
+        Assert.NotEqual(requests[0].Header("X-Connection"), requests[2].Header("X-Connection"));
+        Assert.Equal("2", requests[1].Header("X-Requests"));
+        Assert.Equal("1", requests[2].Header("X-Requests"));
+    }
 }

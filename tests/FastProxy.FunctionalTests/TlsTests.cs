@@ -370,6 +370,27 @@ public sealed class TlsTests : IDisposable
         Assert.Equal("[http] []", body);
     }
 
+    [Fact]
+    public async Task Tls_ConnectionClosedThenPlainOne_PlainOneIsNotHttps()
+    {
+        var certificate = _pki.IssueEcdsa("site", ["a.example.test"]);
+        int tlsPort = FastProxyProcess.FreePort();
+        int plainPort = FastProxyProcess.FreePort();
+        await using var server = await TlsProxy.StartAsync(Http(Server(certificate, "a.example.test", "[$scheme] [$https]",
+            extra: $"listen 127.0.0.1:{plainPort};", listen: $"127.0.0.1:{tlsPort} ssl")));
+        var (tls, reader) = await TlsProxy.ConnectAsync(tlsPort, "a.example.test", _pki.RootPath);
+        var overTls = await TlsProxy.GetAsync(tls, reader, "a.example.test", "/");
+        await tls.DisposeAsync();
+        await Waits.UntilAsync(() => server.ConnectionCount == 0, "the TLS connection is gone");
+
+        // The TLS connection's HTTP state went back to the pool; the plain connection reuses it.
+        var (code, plain) = await Curl.GetAsync($"http://127.0.0.1:{plainPort}/");
+
+        Assert.Equal("HTTP/1.1 200 OK\n[https] [on]", overTls);
+        Assert.Equal(0, code);
+        Assert.Equal("[http] []", plain);
+    }
+
     // ---- HTTPS upstreams ----------------------------------------------------------------------------------
 
     private static string UpstreamProxy(int backendPort, string directives) => Http($$"""

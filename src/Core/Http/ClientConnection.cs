@@ -100,7 +100,7 @@ internal sealed class ClientConnection
 
     public void Start()
     {
-        var connection = new Http1Connection(_services, this);
+        var connection = Http1Connection.Rent(_services, this);
         Volatile.Write(ref _active, connection);
         connection.Start();
     }
@@ -121,7 +121,7 @@ internal sealed class ClientConnection
         switch (Volatile.Read(ref _state))
         {
             case Running:
-                Volatile.Read(ref _active)?.OnHeartbeat(now);
+                Volatile.Read(ref _active)?.OnHeartbeat(this, now);
                 break;
             case Parked:
                 if (Deadline.TryFire(ref _parkDeadline, now))
@@ -144,7 +144,7 @@ internal sealed class ClientConnection
         }
         else
         {
-            Volatile.Read(ref _active)?.RequestStop();
+            Volatile.Read(ref _active)?.RequestStop(this);
         }
     }
 
@@ -159,9 +159,12 @@ internal sealed class ClientConnection
         }
         else
         {
-            Volatile.Read(ref _active)?.Abort();
+            Volatile.Read(ref _active)?.Abort(this);
         }
     }
+
+    /// <summary>The Http1Connection is about to go back to its pool: nothing here calls it any more.</summary>
+    internal void Detach() => Volatile.Write(ref _active, null);
 
     // ---- Parking -----------------------------------------------------------------------------------------------
 
@@ -172,7 +175,6 @@ internal sealed class ClientConnection
     internal void Park(long deadline)
     {
         Volatile.Write(ref _parkDeadline, deadline);
-        Volatile.Write(ref _active, null);
         _services.Connections.CountParked(+1);
         Volatile.Write(ref _state, Parked);
         // Pairs with RequestStop's fence: either it sees Parked and cancels the read, or this sees the stop.
@@ -250,14 +252,14 @@ internal sealed class ClientConnection
     private void Resume()
     {
         _services.Connections.CountParked(-1);
-        var connection = new Http1Connection(_services, this);
+        var connection = Http1Connection.Rent(_services, this);
         Volatile.Write(ref _active, connection);
         Volatile.Write(ref _state, Running);
         // Pairs with RequestStop's fence: a stop that saw Parked has cancelled a read nobody waits on any more.
         Interlocked.MemoryBarrier();
         if (_stopping)
         {
-            connection.RequestStop();
+            connection.RequestStop(this);
         }
         connection.Resume();
     }

@@ -28,7 +28,7 @@ internal sealed partial class Http1Connection
         $"Content-Type: text/html\r\nContent-Length: {s_plainHttpPage.Length}\r\nConnection: close\r\n\r\n");
 
     /// <summary>The TLS context of the listen address (per snapshot, taken at accept); null for plain connections.</summary>
-    private readonly TlsServerContext? _tlsContext;
+    private TlsServerContext? _tlsContext;
 
     /// <summary>The TLS layer once the handshake succeeded.</summary>
     private TlsConnection? _tls;

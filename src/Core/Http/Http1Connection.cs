@@ -44,13 +44,14 @@ internal sealed partial class Http1Connection
     private const int ParkHead = -2;
 
     private readonly ServerServices _services;
-    private readonly ClientConnection _client;
-    private readonly TransportConnection _transport;
+    // The connection this instance serves now: set by Bind, cleared when it goes back to the pool.
+    private ClientConnection _client = null!;
+    private TransportConnection _transport = null!;
     // Not readonly: a TLS connection switches them to its plaintext pipes after the handshake (Http1Connection.Tls.cs).
-    private PipeReader _input;
-    private PipeWriter _output;
-    private readonly IPEndPoint _listenEndPoint;
-    private readonly RequestContext _context;
+    private PipeReader _input = null!;
+    private PipeWriter _output = null!;
+    private IPEndPoint _listenEndPoint = null!;
+    private readonly RequestContext _context = new();
     // The field list starts small and doubles on demand up to the parser's limit (100): 100 fields reserved per
     // connection were 2.4 KiB of every idle keep-alive connection, for heads that mostly carry under 16 fields.
     private readonly HttpRequestHead _head = new(InitialFieldCapacity);
@@ -79,10 +80,25 @@ internal sealed partial class Http1Connection
     // lingering_close on: r->lingering_close, unread header bytes, or a ready read event.
     private bool _inputMayFollow;
 
-    /// <summary>Takes over the connection's state from <paramref name="client"/>: new, or resuming after parking.</summary>
-    public Http1Connection(ServerServices services, ClientConnection client)
+    /// <summary>A pooled instance (<see cref="ServerServices.HttpConnections"/>): <see cref="Bind"/> gives it a connection.</summary>
+    public Http1Connection(ServerServices services)
     {
         _services = services;
+    }
+
+    public long Id { get; private set; }
+
+    /// <summary>An instance from the pool, serving <paramref name="client"/> (new, or resuming after parking).</summary>
+    public static Http1Connection Rent(ServerServices services, ClientConnection client)
+    {
+        var connection = services.HttpConnections.Get();
+        connection.Bind(client);
+        return connection;
+    }
+
+    /// <summary>Takes over the connection's state from <paramref name="client"/>; everything else starts as new.</summary>
+    private void Bind(ClientConnection client)
+    {
         _client = client;
         _transport = client.Transport;
         _input = client.Input;
@@ -95,10 +111,50 @@ internal sealed partial class Http1Connection
         _listen = client.Listen;
         _stopping = client.Stopping;
         Id = client.Id;
-        _context = new RequestContext(_transport, Id) { IsHttps = _tls is not null };
+        _context.BindConnection(_transport, Id, https: _tls is not null);
+        _deadline = Deadline.None;
+        _timeoutKind = ClientTimeout.None;
+        _fired = ClientTimeout.None;
+        _idle = NotIdle;
+        _heartbeatGeneration = -1;
+        _parkRequested = 0;
+        _parkDeadline = 0;
+        _linger = true;
+        _inputMayFollow = false;
+        _aborted = false;
+        if (_delayCancel is { IsCancellationRequested: true })
+        {
+            _delayCancel = null;
+        }
+        if (_abortWait is { Task.IsCompleted: true })
+        {
+            _abortWait = null;
+        }
     }
 
-    public long Id { get; }
+    /// <summary>
+    /// Back to the pool, as the last act of the request loop: nothing of the connection stays reachable from here
+    /// (a reused instance must not see its previous connection's data).
+    /// </summary>
+    private void Recycle()
+    {
+        _context.UnbindConnection();
+        _client = null!;
+        _transport = null!;
+        _input = null!;
+        _output = null!;
+        _listenEndPoint = null!;
+        _tlsContext = null;
+        _tls = null;
+        _snapshot = null;
+        _listen = null;
+        _upstream = null;
+        _held = null;
+        _heldDestination = null;
+        _heldPool = null;
+        _replay.Release();
+        _services.HttpConnections.Return(this);
+    }
 
     /// <summary>
     /// Starts a new connection. A TLS one on .NET's sockets starts on the thread pool, so its handshake never holds
@@ -187,14 +243,18 @@ internal sealed partial class Http1Connection
         {
             TryWriteAccessLog(500);
             _context.EndRequest();
+            var client = _client;
             if (parked)
             {
                 // Idle with nothing buffered: what outlives this instance goes back to the client connection, and a
                 // pending read stands for the connection from now on.
-                _client.Requests = _requests;
-                _client.Snapshot = _snapshot;
-                _client.Listen = _listen;
-                _client.Park(_parkDeadline);
+                client.Requests = _requests;
+                client.Snapshot = _snapshot;
+                client.Listen = _listen;
+                long deadline = _parkDeadline;
+                client.Detach();
+                Recycle();
+                client.Park(deadline);
             }
             else
             {
@@ -204,7 +264,9 @@ internal sealed partial class Http1Connection
                 }
                 bool linger = _linger && !_stopping && (_inputMayFollow || _transport.HasPendingInput());
                 await _transport.CloseAsync(TimeSpan.FromSeconds(5), linger ? _services.LingerTimeout : TimeSpan.Zero);
-                _client.OnClosed();
+                client.Detach();
+                Recycle();
+                client.OnClosed();
             }
         }
     }
@@ -251,8 +313,14 @@ internal sealed partial class Http1Connection
     private bool ClearClientTimeout() => Deadline.Clear(ref _deadline) || _fired != ClientTimeout.None;
 
     /// <summary>Heartbeat: fires the client deadline and the current upstream's, and parks a connection idle since the last tick.</summary>
-    public void OnHeartbeat(long now)
+    public void OnHeartbeat(ClientConnection caller, long now)
     {
+        // The caller read its reference before this instance may have gone back to the pool: act only for it (the
+        // fields are read once, into locals, as a recycled instance has none).
+        if (!ReferenceEquals(Volatile.Read(ref _client), caller) || Volatile.Read(ref _input) is not { } input)
+        {
+            return;
+        }
         if (Volatile.Read(ref _idle) == IdleForRequest)
         {
             int generation = Volatile.Read(ref _idleGeneration);
@@ -262,7 +330,7 @@ internal sealed partial class Http1Connection
             }
             else if (Interlocked.Exchange(ref _parkRequested, 1) == 0)
             {
-                _input.CancelPendingRead();
+                input.CancelPendingRead();
             }
         }
         if (Deadline.TryFire(ref _deadline, now))
@@ -272,33 +340,41 @@ internal sealed partial class Http1Connection
             if (kind == ClientTimeout.Send)
             {
                 // A client that does not read: nothing more can be sent to it.
-                _transport.Abort();
+                caller.Transport.Abort();
             }
             else
             {
                 // Wake the read; the loop sees _fired and answers 408 or closes.
-                _input.CancelPendingRead();
+                input.CancelPendingRead();
             }
         }
         Volatile.Read(ref _upstream)?.CheckDeadline(now);
     }
 
     /// <summary>Graceful stop: finish the request in progress, then close; an idle connection closes now.</summary>
-    public void RequestStop()
+    public void RequestStop(ClientConnection caller)
     {
+        if (!ReferenceEquals(Volatile.Read(ref _client), caller))
+        {
+            return;
+        }
         _stopping = true;
         Interlocked.MemoryBarrier();
         if (Volatile.Read(ref _idle) != NotIdle)
         {
-            _input.CancelPendingRead();
+            Volatile.Read(ref _input)?.CancelPendingRead();
         }
     }
 
-    public void Abort()
+    public void Abort(ClientConnection caller)
     {
+        if (!ReferenceEquals(Volatile.Read(ref _client), caller))
+        {
+            return;
+        }
         _stopping = true;
         CancelLimitDelay();
-        _transport.Abort();
+        caller.Transport.Abort();
         Volatile.Read(ref _upstream)?.Transport.Abort();
         Volatile.Read(ref _abortWait)?.TrySetResult();   // a request waiting for a max_conns slot
     }

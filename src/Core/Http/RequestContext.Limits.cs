@@ -22,7 +22,7 @@ internal sealed partial class RequestContext
     private ClientAddress _client;
 
     /// <summary>The connection's peer as realip and the limit keys see it (IPv4-mapped IPv6 as IPv4).</summary>
-    public ClientAddress Peer { get; }
+    public ClientAddress Peer { get; private set; }
 
     /// <summary>True once realip replaced the address for this request (nginx then does not run it again).</summary>
     public bool RealIpSet => _realIpSet;

@@ -25,33 +25,67 @@ internal sealed partial class RequestContext
     private int _uriLength;
 
     public RequestContext(IPEndPoint? remote, IPEndPoint? local, long connectionSerial)
-        : this(remote, connectionSerial)
     {
+        BindPeer(remote);
         _local = local;
-    }
-
-    /// <summary>A client connection's context: the local address is asked of the transport only when a request
-    /// uses $server_addr or $server_port (nginx too reads it lazily: one getsockname less per connection).</summary>
-    public RequestContext(Transport.TransportConnection transport, long connectionSerial)
-        : this(transport.RemoteEndPoint, connectionSerial)
-    {
-        _transport = transport;
-    }
-
-    private RequestContext(IPEndPoint? remote, long connectionSerial)
-    {
-        var remoteAddress = Normalize(remote?.Address ?? IPAddress.None);
-        PeerAddr = Encoding.ASCII.GetBytes(remoteAddress.ToString());
-        PeerBinaryAddr = remoteAddress.GetAddressBytes();
-        PeerPort = Encoding.ASCII.GetBytes((remote?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Peer = remote is null ? default : RealIp.ClientAddress.FromIPAddress(remote.Address, remote.Port);
         ConnectionSerial = connectionSerial;
     }
 
-    private readonly Transport.TransportConnection? _transport;
+    /// <summary>A client connection's context, reused across connections: <see cref="BindConnection"/> before use.</summary>
+    public RequestContext()
+    {
+    }
+
+    /// <summary>
+    /// Takes a client connection: its peer address formatted once (into this context's own buffers, so a reused
+    /// context allocates nothing), the local address asked of the transport only when a request uses $server_addr
+    /// or $server_port (nginx too reads it lazily: one getsockname less per connection).
+    /// </summary>
+    public void BindConnection(Transport.TransportConnection transport, long connectionSerial, bool https)
+    {
+        _transport = transport;
+        _local = null;
+        _serverAddr = null;
+        _serverPort = null;
+        ConnectionSerial = connectionSerial;
+        ConnectionRequests = 0;
+        IsHttps = https;
+        BindPeer(transport.RemoteEndPoint);
+    }
+
+    /// <summary>Lets go of the connection (the context goes back to a pool with its Http1Connection).</summary>
+    public void UnbindConnection()
+    {
+        EndRequest();
+        _transport = null;
+        _local = null;
+        Snapshot = null!;
+        Server = null!;
+    }
+
+    private void BindPeer(IPEndPoint? remote)
+    {
+        var address = Normalize(remote?.Address ?? IPAddress.None);
+        if (!address.TryFormat(_peerAddr, out _peerAddrLength))
+        {
+            _peerAddrLength = 0; // longer than any address text (scope ids included): not reachable
+        }
+        address.TryWriteBytes(_peerBinaryAddr, out _peerBinaryAddrLength);
+        (remote?.Port ?? 0).TryFormat(_peerPort, out _peerPortLength, default, System.Globalization.CultureInfo.InvariantCulture);
+        Peer = remote is null ? default : RealIp.ClientAddress.FromIPAddress(remote.Address, remote.Port);
+    }
+
+    private Transport.TransportConnection? _transport;
     private IPEndPoint? _local;
     private byte[]? _serverAddr;
     private byte[]? _serverPort;
+    // The peer as text, binary and port text: buffers of their maximal size, filled per connection.
+    private readonly byte[] _peerAddr = new byte[64];
+    private readonly byte[] _peerBinaryAddr = new byte[16];
+    private readonly byte[] _peerPort = new byte[5];
+    private int _peerAddrLength;
+    private int _peerBinaryAddrLength;
+    private int _peerPortLength;
 
     private IPEndPoint? Local => _local ??= _transport?.LocalEndPoint;
 
@@ -68,12 +102,12 @@ internal sealed partial class RequestContext
     public ReadOnlySpan<byte> RemotePort => _realIpSet ? _realPort.AsSpan(0, _realPortLength) : PeerPort;
 
     /// <summary>The connection's peer, whatever realip says: $realip_remote_addr, $realip_remote_port.</summary>
-    public byte[] PeerAddr { get; }
-    public byte[] PeerBinaryAddr { get; }
-    public byte[] PeerPort { get; }
+    public ReadOnlySpan<byte> PeerAddr => _peerAddr.AsSpan(0, _peerAddrLength);
+    public ReadOnlySpan<byte> PeerBinaryAddr => _peerBinaryAddr.AsSpan(0, _peerBinaryAddrLength);
+    public ReadOnlySpan<byte> PeerPort => _peerPort.AsSpan(0, _peerPortLength);
     public byte[] ServerAddr => _serverAddr ??= Encoding.ASCII.GetBytes(Normalize(Local?.Address ?? IPAddress.None).ToString());
     public byte[] ServerPort => _serverPort ??= Encoding.ASCII.GetBytes((Local?.Port ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
-    public long ConnectionSerial { get; }
+    public long ConnectionSerial { get; private set; }
 
     /// <summary>$connection_requests: requests served on this connection, this one included.</summary>
     public int ConnectionRequests { get; set; }

@@ -3,6 +3,7 @@ using FastProxy.Infrastructure;
 using FastProxy.Runtime;
 using FastProxy.Upstreams;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.ObjectPool;
 
 namespace FastProxy.Http;
 
@@ -23,7 +24,22 @@ internal sealed class ServerServices
         Pools = pools;
         Scheduler = scheduler;
         SocketArgs = new Transport.SocketArgsPool(scheduler);
+        HttpConnections = new DefaultObjectPool<Http1Connection>(new Http1ConnectionPolicy(this), MaxPooledHttpConnections);
         Transport = FastProxy.Transport.TransportFactories.Create(scheduler, SocketArgs);
+    }
+
+    // Instances kept for reuse (about 2 KiB each with their context, head and log state): enough for the connections
+    // that are between parking and resuming at once under a burst; beyond it they are left to the GC.
+    private const int MaxPooledHttpConnections = 1024;
+
+    /// <summary>The HTTP/1.1 state of client connections, reused: a connection that parks or closes gives it back.</summary>
+    internal ObjectPool<Http1Connection> HttpConnections { get; }
+
+    private sealed class Http1ConnectionPolicy(ServerServices services) : IPooledObjectPolicy<Http1Connection>
+    {
+        public Http1Connection Create() => new(services);
+
+        public bool Return(Http1Connection connection) => true;
     }
 
     /// <summary>The transport connections run on: listeners and outbound connections.</summary>
