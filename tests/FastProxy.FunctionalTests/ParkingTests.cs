@@ -1,3 +1,4 @@
+using FastProxy.Config;
 using FastProxy.FunctionalTests.Infrastructure;
 
 namespace FastProxy.FunctionalTests;
@@ -188,4 +189,51 @@ public sealed class ParkingTests
         Assert.Equal("2", requests[1].Header("X-Requests"));
         Assert.Equal("1", requests[2].Header("X-Requests"));
     }
+
+    [Fact]
+    public async Task Parking_NotCrowded_HeartbeatTicksParkTheIdleConnection()
+    {
+        var clock = new ManualClock();
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await Proxy.StartAsync(EchoConfig(backend), new ProxyServerOptions { TimeProvider = clock });
+        await using var client = await proxy.ConnectAsync();
+        await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+
+        // A tick that sees the connection idle, then one that sees the same idle wait, park it (a tick may come
+        // before the connection is back to waiting, hence ticks until it parks).
+        await Waits.UntilAsync(() =>
+        {
+            clock.Advance(TimeSpan.FromMilliseconds(250));
+            return proxy.Server.ParkedConnectionCount == 1;
+        }, "ticks park the idle connection");
+        await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+    }
+
+    [Fact]
+    public async Task Parking_Crowded_IdleConnectionParksWithoutATick()
+    {
+        var clock = new ManualClock();
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await Proxy.StartAsync(EchoConfig(backend), new ProxyServerOptions { TimeProvider = clock });
+        proxy.Server.Services.Connections.CrowdedAbove = 0;
+        await using var client = await proxy.ConnectAsync();
+
+        // No tick ever comes (the clock stands still): only crowding parks, before the first request and after each.
+        await UntilParked(proxy, 1);
+        for (int i = 1; i <= 3; i++)
+        {
+            await client.SendAsync($"GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n");
+            var response = await client.ReadResponseAsync();
+            Assert.Equal(200, response.Status);
+            Assert.Contains($"X-Requests: {i}", response.BodyText);
+            await UntilParked(proxy, 1);
+        }
+    }
+
+    private static ProxyConfig EchoConfig(TestBackend backend) => new ProxyConfigBuilder()
+        .Server(s => s.Listen("127.0.0.1:0").Location("/", l => l.ProxyPass($"http://{backend.Address}")
+            .ProxySetHeader("X-Requests", "$connection_requests")))
+        .Build();
 }

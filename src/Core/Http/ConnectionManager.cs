@@ -20,6 +20,16 @@ internal sealed class ConnectionManager : IHeartbeatHandler
 
     internal void CountParked(int delta) => Interlocked.Add(ref _parked, delta);
 
+    /// <summary>
+    /// More connections are between requests or in one than the pool of HTTP state keeps: an idle one then parks at
+    /// once instead of at the next heartbeat tick (nginx parks every idle keep-alive connection at once; FastProxy
+    /// spares connections in steady use that cost until it matters).
+    /// </summary>
+    public bool Crowded => Volatile.Read(ref _count) - Volatile.Read(ref _parked) > CrowdedAbove;
+
+    /// <summary>Connections not parked beyond which an idle one parks at once: half the pool of HTTP state.</summary>
+    internal int CrowdedAbove { get; set; } = ServerServices.MaxPooledHttpConnections / 2;
+
     /// <summary>Reserves a slot; false when <paramref name="limit"/> connections are already open.</summary>
     public bool TryReserve(int limit)
     {

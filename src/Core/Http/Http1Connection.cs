@@ -416,6 +416,15 @@ internal sealed partial class Http1Connection
                     }
                     _input.AdvanceTo(pending.Buffer.Start);
                 }
+                else if (_services.Connections.Crowded && ParkNow())
+                {
+                    // Many connections open and active: this idle one gives its state back now rather than at the
+                    // next heartbeat tick, so the memory of idle connections stays bounded under a burst of them.
+                    Volatile.Write(ref _idle, NotIdle);
+                    ClearClientTimeout();
+                    _parkDeadline = idleDeadline;
+                    return ParkHead;
+                }
             }
             else
             {
@@ -493,6 +502,18 @@ internal sealed partial class Http1Connection
             examinedLength = buffer.Length;
             _input.AdvanceTo(consumed, examined);
         }
+    }
+
+    /// <summary>True when nothing of a next request is here yet (a connection about to wait may park instead).</summary>
+    private bool ParkNow()
+    {
+        if (!_input.TryRead(out var ready))
+        {
+            return true;
+        }
+        // Bytes (or the end of input) came already: leave them for the read that follows.
+        _input.AdvanceTo(ready.Buffer.Start);
+        return ready.Buffer.IsEmpty && !ready.IsCompleted && !ready.IsCanceled;
     }
 
     // ---- Request processing -------------------------------------------------------------------------------

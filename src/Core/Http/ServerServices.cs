@@ -30,7 +30,7 @@ internal sealed class ServerServices
 
     // Instances kept for reuse (about 2 KiB each with their context, head and log state): enough for the connections
     // that are between parking and resuming at once under a burst; beyond it they are left to the GC.
-    private const int MaxPooledHttpConnections = 1024;
+    internal const int MaxPooledHttpConnections = 1024;
 
     /// <summary>The HTTP/1.1 state of client connections, reused: a connection that parks or closes gives it back.</summary>
     internal ObjectPool<Http1Connection> HttpConnections { get; }
