@@ -5,6 +5,7 @@ using FastProxy.Infrastructure;
 using FastProxy.Runtime;
 using FastProxy.Tls;
 using FastProxy.Transport;
+using FastProxy.Transport.Epoll;
 
 namespace FastProxy.Http;
 
@@ -33,8 +34,9 @@ internal sealed class ClientConnection
     private volatile bool _stopping;
     private volatile bool _timedOut;
     private long _parkDeadline = Deadline.None;
-    private ValueTask<ReadResult> _pendingRead;
-    private Action? _onInput;
+    // The parked read: on the event loops a token of the reader's own wait; on a pipe (TLS, .NET sockets) an awaiter.
+    private short _readToken;
+    private PipeWait? _pipeWait;
     // The connection's lifetime, made only when a graceful stop asks for it (a parked connection has no task).
     private TaskCompletionSource? _lifetime;
     private volatile bool _closed;
@@ -45,8 +47,6 @@ internal sealed class ClientConnection
         Transport = transport;
         ListenEndPoint = listenEndPoint;
         TlsContext = tls;
-        Input = transport.Input;
-        Output = transport.Output;
         Id = services.NextConnectionSerial();
     }
 
@@ -61,8 +61,8 @@ internal sealed class ClientConnection
 
     // What outlives an Http1Connection: the pipes requests are read from (the TLS layer's once it is up), the
     // request count (keepalive_requests, $connection_requests) and the snapshot the connection serves with.
-    internal PipeReader Input { get; set; }
-    internal PipeWriter Output { get; set; }
+    internal PipeReader Input => Tls?.Input ?? Transport.Input;
+    internal PipeWriter Output => Tls?.Output ?? Transport.Output;
     internal TlsConnection? Tls { get; set; }
     internal int Requests { get; set; }
     internal ProxySnapshot? Snapshot { get; set; }
@@ -182,6 +182,12 @@ internal sealed class ClientConnection
         WaitForInput();
     }
 
+    private static readonly Action<object?> s_onLoopInput = static state =>
+    {
+        var connection = (ClientConnection)state!;
+        connection.OnInput(((EpollPipeReader)connection.Transport.Input).GetNotifiedResult(connection._readToken));
+    };
+
     private void WaitForInput()
     {
         if (_stopping)
@@ -189,10 +195,20 @@ internal sealed class ClientConnection
             Close();
             return;
         }
+        var input = Input;
+        if (input is EpollPipeReader loopInput)
+        {
+            if (loopInput.ReadOrNotify(out var result, s_onLoopInput, this, out _readToken))
+            {
+                OnInput(result);
+            }
+            return;
+        }
+        var wait = _pipeWait ??= new PipeWait(this);
         ValueTask<ReadResult> read;
         try
         {
-            read = Input.ReadAsync();
+            read = input.ReadAsync();
         }
         catch (Exception e)
         {
@@ -201,33 +217,54 @@ internal sealed class ClientConnection
             Close();
             return;
         }
-        _pendingRead = read;
+        wait.Read = read;
         if (read.IsCompleted)
         {
-            OnInput();
+            wait.Complete();
         }
         else
         {
-            read.GetAwaiter().UnsafeOnCompleted(_onInput ??= OnInput);
+            read.GetAwaiter().UnsafeOnCompleted(wait.OnCompleted);
         }
     }
 
-    private void OnInput()
+    /// <summary>A parked read on a pipe: its awaiter and the callback it resumes (made once per connection).</summary>
+    private sealed class PipeWait
     {
-        var read = _pendingRead;
-        _pendingRead = default;
-        ReadResult result;
-        try
+        private readonly ClientConnection _connection;
+
+        public PipeWait(ClientConnection connection)
         {
-            result = read.GetAwaiter().GetResult();
+            _connection = connection;
+            OnCompleted = Complete;
         }
-        catch (Exception e)
+
+        public ValueTask<ReadResult> Read;
+
+        public Action OnCompleted { get; }
+
+        public void Complete()
         {
-            Diagnostics.Log.ConnectionError(_services.Logger, e);
-            Transport.Abort();
-            Close();
-            return;
+            var read = Read;
+            Read = default;
+            ReadResult result;
+            try
+            {
+                result = read.GetAwaiter().GetResult();
+            }
+            catch (Exception e)
+            {
+                Diagnostics.Log.ConnectionError(_connection._services.Logger, e);
+                _connection.Transport.Abort();
+                _connection.Close();
+                return;
+            }
+            _connection.OnInput(result);
         }
+    }
+
+    private void OnInput(ReadResult result)
+    {
         var buffer = result.Buffer;
         // Nothing consumed and nothing examined: the next read returns the same bytes at once.
         Input.AdvanceTo(buffer.Start);

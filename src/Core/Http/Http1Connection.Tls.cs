@@ -87,8 +87,6 @@ internal sealed partial class Http1Connection
         _output = tls.Output;
         _context.IsHttps = true;
         _client.Tls = tls;
-        _client.Input = tls.Input;
-        _client.Output = tls.Output;
         return true;
     }
 

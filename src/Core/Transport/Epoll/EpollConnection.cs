@@ -19,7 +19,7 @@ namespace FastProxy.Transport.Epoll;
 /// operation themselves: they hand it to the loop (<see cref="IEpollWork"/>), and their only syscall, shutdown in
 /// <see cref="Abort"/>, runs under a count that defers close until it returned, so it can never hit a reused number.
 /// </remarks>
-internal sealed unsafe partial class EpollConnection : TransportConnection, IEpollHandler, IEpollWork, IValueTaskSource<SocketOperationResult>
+internal sealed unsafe partial class EpollConnection : TransportConnection, IEpollHandler, IEpollWork
 {
     private const uint RegisteredEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     private const int ClosedBit = 1 << 30;
@@ -42,7 +42,8 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
     private int _closing;
     private volatile bool _peerClosed;
 
-    private ManualResetValueTaskSourceCore<SocketOperationResult> _connectSource;
+    // Outbound connections only (made by ConnectAsync): an accepted client connection carries no connect state.
+    private ConnectOperation? _connect;
     private int _connectWaiting;
 
     /// <summary>Counts input events (EPOLLIN, EPOLLRDHUP, EPOLLHUP, EPOLLERR); the reader compares it with the count
@@ -60,7 +61,6 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         _local = local;
         _reader = new EpollPipeReader(this, fd);
         _writer = new EpollPipeWriter(this, fd);
-        _connectSource.RunContinuationsAsynchronously = false;
     }
 
     /// <summary>A connection just accepted on <paramref name="loop"/>'s thread.</summary>
@@ -151,7 +151,7 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
             Interlocked.Increment(ref WriteEvents);
             if (Volatile.Read(ref _connectWaiting) == 1 && Interlocked.Exchange(ref _connectWaiting, 0) == 1)
             {
-                _connectSource.SetResult(FinishConnect());
+                _connect!.Source.SetResult(FinishConnect());
             }
             else
             {
@@ -182,7 +182,7 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         }
         if ((bits & ConnectWake) != 0)
         {
-            _connectSource.SetResult(FinishConnect());
+            _connect!.Source.SetResult(FinishConnect());
         }
     }
 
@@ -204,13 +204,14 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         // as a finished connect.
         int seen = Volatile.Read(ref WriteEvents);
         RegisterOrFail();
-        _connectSource.Reset();
+        var operation = _connect ??= new ConnectOperation();
+        operation.Source.Reset();
         Interlocked.Exchange(ref _connectWaiting, 1);
         if ((Volatile.Read(ref WriteEvents) != seen || IsAborted) && Interlocked.CompareExchange(ref _connectWaiting, 0, 1) == 1)
         {
             return new(FinishConnect());
         }
-        return new(this, _connectSource.Version);
+        return new(operation, operation.Source.Version);
     }
 
     private SocketOperationResult FinishConnect()
@@ -228,12 +229,18 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         return new(0, ToSocketError(error));
     }
 
-    SocketOperationResult IValueTaskSource<SocketOperationResult>.GetResult(short token) => _connectSource.GetResult(token);
+    /// <summary>The wait of a non-blocking connect, completed on the loop by the socket's first output event.</summary>
+    private sealed class ConnectOperation : IValueTaskSource<SocketOperationResult>
+    {
+        public ManualResetValueTaskSourceCore<SocketOperationResult> Source = new() { RunContinuationsAsynchronously = false };
 
-    ValueTaskSourceStatus IValueTaskSource<SocketOperationResult>.GetStatus(short token) => _connectSource.GetStatus(token);
+        SocketOperationResult IValueTaskSource<SocketOperationResult>.GetResult(short token) => Source.GetResult(token);
 
-    void IValueTaskSource<SocketOperationResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _connectSource.OnCompleted(continuation, state, token, flags);
+        ValueTaskSourceStatus IValueTaskSource<SocketOperationResult>.GetStatus(short token) => Source.GetStatus(token);
+
+        void IValueTaskSource<SocketOperationResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            Source.OnCompleted(continuation, state, token, flags);
+    }
 
     // ---- Abort and close ------------------------------------------------------------------------------------------
 
