@@ -80,7 +80,7 @@ internal sealed partial class Http1Connection
             }
             return false;
         }
-        var tls = new TlsConnection(result.Stream!, _transport, _services.Scheduler);
+        var tls = new TlsConnection(result.Stream!, _transport);
         tls.Start();
         _tls = tls;
         _input = tls.Input;
@@ -110,7 +110,7 @@ internal sealed partial class Http1Connection
         {
             return result.Error == UpstreamTlsError.Timeout ? ExchangeOutcome.ConnectTimeout : ExchangeOutcome.TlsHandshakeFailed;
         }
-        upstream.AttachTls(new TlsConnection(result.Stream!, upstream.Transport, _services.Scheduler));
+        upstream.AttachTls(new TlsConnection(result.Stream!, upstream.Transport));
         return ExchangeOutcome.Completed;
     }
 }

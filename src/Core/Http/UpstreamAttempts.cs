@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Text;
 
 namespace FastProxy.Http;
@@ -6,8 +5,9 @@ namespace FastProxy.Http;
 /// <summary>
 /// $upstream_addr and $upstream_status of the current request: one entry per attempt, joined with ", " as nginx
 /// joins them ("10.0.0.1:80, 10.0.0.2:80" and "502, 200"). An attempt that got no status shows "-" (nginx's 0), one
-/// that found no server to try shows the group's name with 502 (nginx's "no live upstreams"). Kept as bytes in
-/// buffers rented for the request (returned when it ends), so logging and headers read them without formatting.
+/// that found no server to try shows the group's name with 502 (nginx's "no live upstreams"). Kept as bytes, so
+/// logging and headers read them without formatting, in two small buffers of the connection's (pooled) HTTP state,
+/// made on its first proxied request and grown only for a request that tried many servers.
 /// </summary>
 internal sealed class UpstreamAttempts
 {
@@ -75,37 +75,23 @@ internal sealed class UpstreamAttempts
         _open = false;
     }
 
-    /// <summary>The request is over: buffers go back to the pool (an idle connection holds none).</summary>
-    public void Release()
-    {
-        Clear();
-        Return(ref _addresses);
-        Return(ref _statuses);
-    }
+    /// <summary>
+    /// The request is over. The buffers stay: they belong to an Http1Connection, which a parked or closed connection
+    /// gives back to its pool (renting them per request from ArrayPool.Shared took its per-core lock: the second
+    /// rental of the same size misses the thread's one-slot cache).
+    /// </summary>
+    public void Release() => Clear();
 
     private static void Append(ref byte[]? buffer, ref int length, ReadOnlySpan<byte> bytes)
     {
         int needed = length + bytes.Length;
         if (buffer is null || buffer.Length < needed)
         {
-            var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(128, (buffer?.Length ?? 0) * 2)));
-            if (buffer is not null)
-            {
-                buffer.AsSpan(0, length).CopyTo(bigger);
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+            var bigger = new byte[Math.Max(needed, Math.Max(64, (buffer?.Length ?? 0) * 2))];
+            buffer?.AsSpan(0, length).CopyTo(bigger);
             buffer = bigger;
         }
         bytes.CopyTo(buffer.AsSpan(length));
         length = needed;
-    }
-
-    private static void Return(ref byte[]? buffer)
-    {
-        if (buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = null;
-        }
     }
 }

@@ -317,21 +317,31 @@ internal sealed class TestTlsServer : IAsyncDisposable
         {
             return;
         }
-        await using var pipe = new TlsDuplexPipe(result.Stream!);
+        var stream = result.Stream!;
+        var input = new TlsPipeReader(stream);
+        var output = new TlsPipeWriter(stream);
+        input.Start();
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
-            if (!await ReadHeadAsync(pipe.Input, timeout.Token))
+            if (!await ReadHeadAsync(input, timeout.Token))
             {
                 return;
             }
             string body = $"server={result.Server?.ServerNames.FirstOrDefault()} sni={result.ServerName ?? "-"} protocol={result.ProtocolName}\n";
             string response = $"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}";
-            await pipe.Output.WriteAsync(Encoding.ASCII.GetBytes(response), timeout.Token);
+            await output.WriteAsync(Encoding.ASCII.GetBytes(response)).AsTask().WaitAsync(timeout.Token);
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or TimeoutException)
         {
+        }
+        finally
+        {
+            input.Complete();
+            output.Complete();
+            await input.StopAsync(stream.Dispose);
+            await stream.DisposeAsync();
         }
     }
 
@@ -339,7 +349,7 @@ internal sealed class TestTlsServer : IAsyncDisposable
     {
         while (true)
         {
-            var read = await input.ReadAsync(token);
+            var read = await input.ReadAsync().AsTask().WaitAsync(token);
             var buffer = read.Buffer;
             var position = FindEndOfHead(buffer);
             if (position is not null)
