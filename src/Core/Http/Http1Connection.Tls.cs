@@ -110,7 +110,7 @@ internal sealed partial class Http1Connection
         {
             return result.Error == UpstreamTlsError.Timeout ? ExchangeOutcome.ConnectTimeout : ExchangeOutcome.TlsHandshakeFailed;
         }
-        upstream.AttachTls(new TlsConnection(result.Stream!, upstream.Transport));
+        upstream.AttachTls(new TlsConnection(result.Stream!, upstream.Transport, readAhead: true));
         return ExchangeOutcome.Completed;
     }
 }

@@ -30,11 +30,14 @@ internal sealed class TlsConnection : IDuplexPipe
     private readonly TlsPipeWriter _output;
     private int _disposed;
 
-    public TlsConnection(SslStream stream, TransportConnection transport)
+    /// <param name="stream">The authenticated stream.</param>
+    /// <param name="transport">The connection under it.</param>
+    /// <param name="readAhead">An upstream connection: keep a record's read in flight (<see cref="TlsPipeReader"/>).</param>
+    public TlsConnection(SslStream stream, TransportConnection transport, bool readAhead = false)
     {
         _stream = stream;
         _transport = transport;
-        _input = new TlsPipeReader(stream);
+        _input = new TlsPipeReader(stream, readAhead);
         _output = new TlsPipeWriter(stream);
     }
 

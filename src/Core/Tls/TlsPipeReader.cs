@@ -36,6 +36,7 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
     private const int FillReady = 2;
 
     private readonly SslStream _stream;
+    private readonly bool _readAhead;
 
     // The reading side's chain and last result (as EpollPipeReader's).
     private BufferSegment? _head;
@@ -64,9 +65,17 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
     private volatile bool _stopping;
     private Task? _loop;
 
-    public TlsPipeReader(SslStream stream)
+    /// <param name="stream">The authenticated stream.</param>
+    /// <param name="readAhead">
+    /// Keep one record's read in flight even when nobody asks: for an upstream connection, so that what a backend
+    /// sends while its connection idles in the pool (close_notify, stray bytes) is seen before the connection is
+    /// reused, as a socket's FIN is. A client connection reads on demand: nothing is decrypted ahead of the request
+    /// loop, which keeps backpressure exact.
+    /// </param>
+    public TlsPipeReader(SslStream stream, bool readAhead = false)
     {
         _stream = stream;
+        _readAhead = readAhead;
         _read.RunContinuationsAsynchronously = false;
         _demand.RunContinuationsAsynchronously = false;
     }
@@ -74,7 +83,14 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
     /// <summary>The peer closed (close_notify or FIN) or the connection failed: no more plaintext will come.</summary>
     public bool InputEnded => _inputEnded;
 
-    public void Start() => _loop = FillLoopAsync();
+    public void Start()
+    {
+        _loop = FillLoopAsync();
+        if (_readAhead)
+        {
+            AskForFill();
+        }
+    }
 
     private long Unconsumed => _head is null ? 0 : _tail!.RunningIndex + _tail.End - (_head.RunningIndex + _headIndex);
 
@@ -214,6 +230,10 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
         bool end = _filledEnd;
         _filledBlock = null;
         Volatile.Write(ref _fill, FillIdle);
+        if (_readAhead && !end)
+        {
+            AskForFill();
+        }
         if (block is not null)
         {
             if (_tail is null)

@@ -111,6 +111,44 @@ public sealed class TlsPipeReaderTests(TlsServerFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task ReadAhead_PeerSendsWhileNobodyReads_TryReadSeesTheBytes()
+    {
+        // An upstream connection idle in the pool: nobody reads, yet stray bytes from the backend must be noticed
+        // (UpstreamConnection.IsReusable looks with TryRead).
+        await using var pair = await TlsPair.ConnectAsync(fixture, serverReadAhead: true);
+
+        await pair.ClientWriter.WriteAsync("stray"u8.ToArray());
+
+        ReadResult seen = default;
+        await WaitUntilAsync(() => pair.ServerReader.TryRead(out seen));
+        Assert.Equal("stray", Encoding.ASCII.GetString(seen.Buffer.ToArray()));
+    }
+
+    [Fact]
+    public async Task ReadAhead_PeerClosesWhileNobodyReads_InputEnded()
+    {
+        await using var pair = await TlsPair.ConnectAsync(fixture, serverReadAhead: true);
+
+        await pair.ClientSsl.ShutdownAsync();
+
+        await WaitUntilAsync(() => pair.ServerReader.InputEnded);
+    }
+
+    [Fact]
+    public async Task OnDemand_BytesSentWhileNobodyReads_NotDecryptedUntilARead()
+    {
+        await using var pair = await TlsPair.ConnectAsync(fixture);
+        await pair.ClientWriter.WriteAsync("later"u8.ToArray());
+        await pair.ClientSsl.ShutdownAsync();
+
+        // Without a read nothing is decrypted (a client connection's backpressure); the first read gets it all.
+        Assert.False(pair.ServerReader.TryRead(out _));
+        Assert.False(pair.ServerReader.InputEnded);
+        var read = await pair.ServerReader.ReadAsync().AsTask().WaitAsync(Timeout);
+        Assert.Equal("later", Encoding.ASCII.GetString(read.Buffer.ToArray()));
+    }
+
+    [Fact]
     public async Task ReadAsync_PeerSendsCloseNotify_CompletedAndInputEnded()
     {
         await using var pair = await TlsPair.ConnectAsync(fixture);
@@ -242,6 +280,16 @@ public sealed class TlsPipeReaderTests(TlsServerFixture fixture) : IClassFixture
         }
     }
 
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(10);
+        }
+    }
+
     private static async Task<byte[]> ReadExactlyAsync(PipeReader reader, int length)
     {
         var result = new byte[length];
@@ -262,11 +310,11 @@ public sealed class TlsPipeReaderTests(TlsServerFixture fixture) : IClassFixture
     /// <summary>Two ends of a TLS connection over 127.0.0.1, each with the TLS layer's reader and writer.</summary>
     private sealed class TlsPair : IAsyncDisposable
     {
-        private TlsPair(SslStream server, SslStream client)
+        private TlsPair(SslStream server, SslStream client, bool serverReadAhead)
         {
             ServerSsl = server;
             ClientSsl = client;
-            ServerReader = new TlsPipeReader(server);
+            ServerReader = new TlsPipeReader(server, serverReadAhead);
             ClientReader = new TlsPipeReader(client);
             ServerWriter = new TlsPipeWriter(server);
             ClientWriter = new TlsPipeWriter(client);
@@ -281,7 +329,7 @@ public sealed class TlsPipeReaderTests(TlsServerFixture fixture) : IClassFixture
         public TlsPipeWriter ServerWriter { get; }
         public TlsPipeWriter ClientWriter { get; }
 
-        public static async Task<TlsPair> ConnectAsync(TlsServerFixture fixture)
+        public static async Task<TlsPair> ConnectAsync(TlsServerFixture fixture, bool serverReadAhead = false)
         {
             var loaded = new TlsCertificateCache().Get(fixture.ApiEcdsa.Config, null);
             using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -301,7 +349,7 @@ public sealed class TlsPipeReaderTests(TlsServerFixture fixture) : IClassFixture
                 RemoteCertificateValidationCallback = (_, _, _, _) => true,
             }, cts.Token);
             await serverHandshake;
-            return new TlsPair(serverSsl, clientSsl);
+            return new TlsPair(serverSsl, clientSsl, serverReadAhead);
         }
 
         public async ValueTask DisposeAsync()
