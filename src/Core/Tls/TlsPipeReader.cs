@@ -2,7 +2,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Threading.Tasks.Sources;
 using FastProxy.Transport.Epoll;
@@ -38,13 +37,8 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
     private readonly SslStream _stream;
     private readonly bool _readAhead;
 
-    // The reading side's chain and last result (as EpollPipeReader's).
-    private BufferSegment? _head;
-    private int _headIndex;
-    private BufferSegment? _tail;
-    private BufferSegment? _resultEnd;
-    private int _resultEndIndex;
-    private bool _examinedAll;
+    // The reading side's buffer and state.
+    private ReadChain _chain;
     private bool _ended;
     private bool _completed;
 
@@ -92,7 +86,7 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
         }
     }
 
-    private long Unconsumed => _head is null ? 0 : _tail!.RunningIndex + _tail.End - (_head.RunningIndex + _headIndex);
+    private long Unconsumed => _chain.Unconsumed;
 
     // ---- PipeReader ---------------------------------------------------------------------------------------------
 
@@ -155,37 +149,7 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
 
     public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
 
-    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
-    {
-        if (_head is null)
-        {
-            _examinedAll = true;
-            return;
-        }
-        var consumedObject = consumed.GetObject();
-        if (consumedObject is not null)
-        {
-            var consumedSegment = Unsafe.As<BufferSegment>(consumedObject);
-            while (!ReferenceEquals(_head, consumedSegment))
-            {
-                var next = _head!.NextSegment
-                    ?? throw new InvalidOperationException("The consumed position is not in the buffer of the last read.");
-                BufferSegment.Return(_head);
-                _head = next;
-            }
-            _headIndex = consumed.GetInteger();
-            if (_headIndex == _head.End && !ReferenceEquals(_head, _tail))
-            {
-                var next = _head.NextSegment!;
-                BufferSegment.Return(_head);
-                _head = next;
-                _headIndex = 0;
-            }
-        }
-        var examinedSegment = examined.GetObject();
-        _examinedAll = examinedSegment is null
-            || (ReferenceEquals(examinedSegment, _resultEnd) && examined.GetInteger() == _resultEndIndex);
-    }
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => _chain.AdvanceTo(consumed, examined);
 
     public override void CancelPendingRead()
     {
@@ -210,7 +174,7 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
             result = Result(canceled: true);
             return true;
         }
-        if (_ended || (!_examinedAll && Unconsumed > 0))
+        if (_ended || (!_chain.ExaminedAll && Unconsumed > 0))
         {
             result = Result(canceled: false);
             return true;
@@ -236,17 +200,7 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
         }
         if (block is not null)
         {
-            if (_tail is null)
-            {
-                _head = _tail = block;
-                _headIndex = 0;
-            }
-            else
-            {
-                _tail.SetNext(block);
-                _tail = block;
-            }
-            _examinedAll = false;
+            _chain.Append(block);
         }
         if (end)
         {
@@ -262,25 +216,9 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
         _read.SetResult(Result(canceled));
     }
 
-    private ReadResult Result(bool canceled)
-    {
-        if (_head is null)
-        {
-            _resultEnd = null;
-            return new ReadResult(default, canceled, _ended);
-        }
-        var tail = _tail!;
-        _resultEnd = tail;
-        _resultEndIndex = tail.End;
-        return new ReadResult(new ReadOnlySequence<byte>(_head, _headIndex, tail, tail.End), canceled, _ended);
-    }
+    private ReadResult Result(bool canceled) => _chain.Result(canceled, _ended);
 
-    private void ReleaseBlocks()
-    {
-        BufferSegment.ReturnChain(_head);
-        _head = _tail = _resultEnd = null;
-        _headIndex = 0;
-    }
+    private void ReleaseBlocks() => _chain.Release();
 
     ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _read.GetResult(token);
 

@@ -132,6 +132,95 @@ internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
 }
 
 /// <summary>
+/// The input buffer of a reader with <see cref="System.IO.Pipelines.PipeReader"/>'s contract (<see cref="EpollPipeReader"/>,
+/// <see cref="Tls.TlsPipeReader"/>): blocks filled at the tail, consumed from the head by AdvanceTo, and where the last
+/// result ended, so that an AdvanceTo that examined everything makes the next read wait for new bytes. A mutable
+/// struct: keep it in a field and use it in place.
+/// </summary>
+internal struct ReadChain
+{
+    public BufferSegment? Head;
+    public int HeadIndex;
+    public BufferSegment? Tail;
+    private BufferSegment? _resultEnd;
+    private int _resultEndIndex;
+    /// <summary>The last result was examined to its end: only new bytes make a new result.</summary>
+    public bool ExaminedAll;
+
+    public readonly long Unconsumed => Head is null ? 0 : Tail!.RunningIndex + Tail.End - (Head.RunningIndex + HeadIndex);
+
+    /// <summary>Appends a filled block (new bytes).</summary>
+    public void Append(BufferSegment block)
+    {
+        if (Tail is null)
+        {
+            Head = block;
+            HeadIndex = 0;
+        }
+        else
+        {
+            Tail.SetNext(block);
+        }
+        Tail = block;
+        ExaminedAll = false;
+    }
+
+    public System.IO.Pipelines.ReadResult Result(bool canceled, bool completed)
+    {
+        if (Head is null)
+        {
+            _resultEnd = null;
+            return new System.IO.Pipelines.ReadResult(default, canceled, completed);
+        }
+        var tail = Tail!;
+        _resultEnd = tail;
+        _resultEndIndex = tail.End;
+        return new System.IO.Pipelines.ReadResult(new ReadOnlySequence<byte>(Head, HeadIndex, tail, tail.End), canceled, completed);
+    }
+
+    /// <summary>PipeReader.AdvanceTo: blocks wholly consumed go back to the pool.</summary>
+    public void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        if (Head is null)
+        {
+            ExaminedAll = true;
+            return;
+        }
+        // Positions come from the buffer this chain handed out: their object is one of its segments (or null).
+        var consumedObject = consumed.GetObject();
+        if (consumedObject is not null)
+        {
+            var consumedSegment = Unsafe.As<BufferSegment>(consumedObject);
+            while (!ReferenceEquals(Head, consumedSegment))
+            {
+                var next = Head!.NextSegment
+                    ?? throw new InvalidOperationException("The consumed position is not in the buffer of the last read.");
+                BufferSegment.Return(Head);
+                Head = next;
+            }
+            HeadIndex = consumed.GetInteger();
+            if (HeadIndex == Head.End && !ReferenceEquals(Head, Tail))
+            {
+                var next = Head.NextSegment!;
+                BufferSegment.Return(Head);
+                Head = next;
+                HeadIndex = 0;
+            }
+        }
+        var examinedSegment = examined.GetObject();
+        ExaminedAll = examinedSegment is null || (ReferenceEquals(examinedSegment, _resultEnd) && examined.GetInteger() == _resultEndIndex);
+    }
+
+    /// <summary>Every block back to the pool.</summary>
+    public void Release()
+    {
+        BufferSegment.ReturnChain(Head);
+        Head = Tail = _resultEnd = null;
+        HeadIndex = 0;
+    }
+}
+
+/// <summary>
 /// A chain of pooled blocks written at the tail and consumed from the head: the output buffer of a connection
 /// (<see cref="EpollPipeWriter"/>) and of a TLS session (<see cref="Tls.TlsPipeWriter"/>).
 /// </summary>

@@ -23,13 +23,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
     private readonly EpollConnection _connection;
     private readonly int _fd;
 
-    private BufferSegment? _head;
-    private int _headIndex;
-    private BufferSegment? _tail;
-    // Where the last result's buffer ended: an AdvanceTo that examined up to here needs new bytes before returning.
-    private BufferSegment? _resultEnd;
-    private int _resultEndIndex;
-    private bool _examinedAll;
+    private ReadChain _chain;
 
     private bool _ended;
     private SocketError _error;
@@ -57,7 +51,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
     /// <summary>Bytes buffered and not consumed, or an input event since the socket was last found drained.</summary>
     public bool HasPendingInput => Unconsumed > 0 || Volatile.Read(ref _connection.ReadEvents) != _drainedAt;
 
-    private long Unconsumed => _head is null ? 0 : _tail!.RunningIndex + _tail.End - (_head.RunningIndex + _headIndex);
+    private long Unconsumed => _chain.Unconsumed;
 
     // ---- PipeReader -------------------------------------------------------------------------------------------
 
@@ -139,38 +133,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
 
     public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
 
-    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
-    {
-        if (_head is null)
-        {
-            _examinedAll = true;
-            return;
-        }
-        // Positions come from the buffer this reader handed out: their object is one of its segments (or null).
-        var consumedObject = consumed.GetObject();
-        if (consumedObject is not null)
-        {
-            var consumedSegment = System.Runtime.CompilerServices.Unsafe.As<BufferSegment>(consumedObject);
-            while (!ReferenceEquals(_head, consumedSegment))
-            {
-                var next = _head!.NextSegment
-                    ?? throw new InvalidOperationException("The consumed position is not in the buffer of the last read.");
-                BufferSegment.Return(_head);
-                _head = next;
-            }
-            _headIndex = consumed.GetInteger();
-            if (_headIndex == _head.End && !ReferenceEquals(_head, _tail))
-            {
-                var next = _head.NextSegment!;
-                BufferSegment.Return(_head);
-                _head = next;
-                _headIndex = 0;
-            }
-        }
-        var examinedSegment = examined.GetObject();
-        _examinedAll = examinedSegment is null
-            || (ReferenceEquals(examinedSegment, _resultEnd) && examined.GetInteger() == _resultEndIndex);
-    }
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => _chain.AdvanceTo(consumed, examined);
 
     public override void CancelPendingRead()
     {
@@ -283,7 +246,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
             _ended = true;
             _error = SocketError.OperationAborted;
         }
-        if (_ended || (!_examinedAll && Unconsumed > 0))
+        if (_ended || (!_chain.ExaminedAll && Unconsumed > 0))
         {
             result = Result(canceled: false);
             return true;
@@ -305,26 +268,15 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
             _error = SocketError.OperationAborted;
             return true;
         }
-        var tail = _tail;
+        var tail = _chain.Tail;
         if (tail is null || tail.Free < MinimumReceive)
         {
-            var block = BufferSegment.Rent();
-            if (tail is null)
+            if (tail is not null && Unconsumed == 0)
             {
-                _head = block;
-                _headIndex = 0;
+                _chain.Release();
             }
-            else if (Unconsumed == 0)
-            {
-                BufferSegment.Return(tail);
-                _head = block;
-                _headIndex = 0;
-            }
-            else
-            {
-                tail.SetNext(block);
-            }
-            _tail = tail = block;
+            tail = BufferSegment.Rent();
+            _chain.Append(tail);
         }
         // Two vectors, as nginx's readv into its buffer chain: the rest of the tail block and a spare one, so a
         // response bigger than what is left (a 16 KiB body behind its head) comes in one syscall and can go out in
@@ -350,11 +302,10 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
                 else
                 {
                     tail.Grow(inTail);
-                    tail.SetNext(spare);
                     spare.Grow((int)received - inTail);
-                    _tail = spare;
+                    _chain.Append(spare);
                 }
-                _examinedAll = false;
+                _chain.ExaminedAll = false;
                 if (received < want && !_connection.PeerClosed)
                 {
                     // Unless the peer's FIN (or an error) was already announced: that edge has come and gone, and
@@ -387,25 +338,9 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
         }
     }
 
-    private ReadResult Result(bool canceled)
-    {
-        if (_head is null)
-        {
-            _resultEnd = null;
-            return new ReadResult(default, canceled, _ended);
-        }
-        var tail = _tail!;
-        _resultEnd = tail;
-        _resultEndIndex = tail.End;
-        return new ReadResult(new ReadOnlySequence<byte>(_head, _headIndex, tail, tail.End), canceled, _ended);
-    }
+    private ReadResult Result(bool canceled) => _chain.Result(canceled, _ended);
 
-    private void ReleaseBlocks()
-    {
-        BufferSegment.ReturnChain(_head);
-        _head = _tail = _resultEnd = null;
-        _headIndex = 0;
-    }
+    private void ReleaseBlocks() => _chain.Release();
 
     /// <summary>At close: every block back to the pool.</summary>
     internal void Release()
