@@ -289,9 +289,12 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
         vectors[1].Base = spare.Pointer;
         vectors[1].Length = (nuint)spare.Capacity;
         int want = inTail + spare.Capacity;
+        // recvmsg, not readv: the same scatter read without the file layer's per-call checks (nginx's recv and
+        // FastProxy's own send skip it too).
+        var message = new MsgHdr { Iov = vectors, IovLength = 2 };
         while (true)
         {
-            nint received = readv(_fd, vectors, 2);
+            nint received = recvmsg(_fd, &message, 0);
             if (received > 0)
             {
                 if (received <= inTail)
