@@ -169,14 +169,18 @@ internal sealed partial class Http1Connection
         }
         else
         {
-            _ = Task.Run(() => RunAsync(resumed: false));
+            ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.RunAsync(resumed: false), this, preferLocal: false);
         }
     }
 
     /// <summary>Continues a parked connection whose next request's first bytes have come.</summary>
     public void Resume() => _ = RunAsync(resumed: true);
 
-    private async Task RunAsync(bool resumed)
+    /// <summary>
+    /// The request loop, once per connection and again after each parking; nobody awaits it (a <see cref="Detached"/>
+    /// method: its suspended state comes from a pool, so starting and resuming allocate nothing).
+    /// </summary>
+    private async Detached RunAsync(bool resumed)
     {
         bool parked = false;
         try
