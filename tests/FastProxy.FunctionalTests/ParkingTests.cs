@@ -27,6 +27,9 @@ public sealed class ParkingTests
         await client.SendAsync("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n");
         var first = await client.ReadResponseAsync();
         await UntilParked(proxy, 1);
+        // On the event loops the connection is parked in the transport itself: no reader, no writer, no read pending.
+        bool onLoops = proxy.Server.Services.Transport is FastProxy.Transport.EpollTransportFactory;
+        Assert.Equal(onLoops, proxy.Server.Services.Connections.Connections.Single().IsParkedOnTransport);
         await client.SendAsync("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
         var second = await client.ReadResponseAsync();
 
@@ -233,6 +236,30 @@ public sealed class ParkingTests
             Assert.Contains($"X-Requests: {i}", response.BodyText);
             await UntilParked(proxy, 1);
         }
+    }
+
+    [Fact]
+    public async Task Parking_CrowdedManyClients_EveryAnswerOnItsOwnConnectionInOrder()
+    {
+        // Crowded: every connection parks (giving its reader and writer back) after each response and resumes with
+        // the next request, while others do the same on the same loop: nothing may cross between connections.
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await Proxy.StartAsync(EchoConfig(backend));
+        proxy.Server.Services.Connections.CrowdedAbove = 0;
+
+        var clients = Enumerable.Range(0, 40).Select(async c =>
+        {
+            await using var client = await proxy.ConnectAsync();
+            for (int r = 1; r <= 25; r++)
+            {
+                await client.SendAsync($"GET /c{c}/r{r} HTTP/1.1\r\nHost: a\r\n\r\n");
+                var response = await client.ReadResponseAsync();
+                Assert.Equal(200, response.Status);
+                Assert.StartsWith($"GET /c{c}/r{r} HTTP/1.1", response.BodyText);
+                Assert.Contains($"X-Requests: {r}\r\n", response.BodyText);
+            }
+        });
+        await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(60));
     }
 
     private static ProxyConfig EchoConfig(TestBackend backend) => new ProxyConfigBuilder()

@@ -22,7 +22,7 @@ namespace FastProxy.Http;
 /// keeps only the connection, a read event and a small pool. FastProxy waits a heartbeat tick (at most a second)
 /// before parking, so a connection in steady use never pays for giving its state back and taking it again.
 /// </remarks>
-internal sealed class ClientConnection
+internal sealed class ClientConnection : IParkedWaiter
 {
     private const int Running = 0;
     private const int Parked = 1;
@@ -34,7 +34,9 @@ internal sealed class ClientConnection
     private volatile bool _stopping;
     private volatile bool _timedOut;
     private long _parkDeadline = Deadline.None;
-    // The parked read: on the event loops a token of the reader's own wait; on a pipe (TLS, .NET sockets) an awaiter.
+    // Parked in the transport itself (the event loops: reader and writer given back, nothing pending), else with a
+    // read: on the event loops a token of the reader's own wait; on a pipe (TLS, .NET sockets) an awaiter.
+    private volatile bool _parkedOnTransport;
     private short _readToken;
     private PipeWait? _pipeWait;
     // The connection's lifetime, made only when a graceful stop asks for it (a parked connection has no task).
@@ -75,6 +77,9 @@ internal sealed class ClientConnection
 
     /// <summary>Parked: no Http1Connection, one read pending.</summary>
     internal bool IsParked => Volatile.Read(ref _state) == Parked;
+
+    /// <summary>Parked in the transport itself (reader and writer given back), for tests.</summary>
+    internal bool IsParkedOnTransport => IsParked && _parkedOnTransport;
 
     /// <summary>
     /// Completes when the connection is closed and gone from the connection set. Made on demand (a graceful stop
@@ -127,7 +132,7 @@ internal sealed class ClientConnection
                 if (Deadline.TryFire(ref _parkDeadline, now))
                 {
                     _timedOut = true;
-                    Input.CancelPendingRead();
+                    WakeParked();
                 }
                 break;
         }
@@ -140,11 +145,27 @@ internal sealed class ClientConnection
         Interlocked.MemoryBarrier();
         if (Volatile.Read(ref _state) == Parked)
         {
-            Input.CancelPendingRead();
+            WakeParked();
         }
         else
         {
             Volatile.Read(ref _active)?.RequestStop(this);
+        }
+    }
+
+    /// <summary>Ends a parked connection's wait (its deadline, a stop): the wake-up then decides.</summary>
+    private void WakeParked()
+    {
+        // Pairs with WaitForInput's fence after it gave up parking in the transport: either this sees the read it
+        // waits with instead, or it sees the flag this set before.
+        Interlocked.MemoryBarrier();
+        if (_parkedOnTransport)
+        {
+            Transport.WakeParked();
+        }
+        else
+        {
+            Input.CancelPendingRead();
         }
     }
 
@@ -155,7 +176,7 @@ internal sealed class ClientConnection
         Transport.Abort();
         if (Volatile.Read(ref _state) == Parked)
         {
-            Input.CancelPendingRead();
+            WakeParked();
         }
         else
         {
@@ -194,6 +215,29 @@ internal sealed class ClientConnection
         {
             Close();
             return;
+        }
+        if (TlsContext is null)
+        {
+            // Set first: from now until the transport says otherwise, wakes go to the transport, and nothing touches
+            // Input (which would make the reader the transport just gave back).
+            _parkedOnTransport = true;
+            var parked = Transport.TryPark(this);
+            if (parked == ParkResult.Parked)
+            {
+                return;
+            }
+            _parkedOnTransport = false;
+            if (parked == ParkResult.InputReady)
+            {
+                OnParkedWake();
+                return;
+            }
+            Interlocked.MemoryBarrier();
+            if (_timedOut || _stopping)
+            {
+                Close(); // a wake that went to the transport while this was finding out it could not park there
+                return;
+            }
         }
         var input = Input;
         if (input is EpollPipeReader loopInput)
@@ -282,6 +326,23 @@ internal sealed class ClientConnection
         {
             // A cancellation meant for the Http1Connection that parked (its heartbeat raced the parking): wait on.
             WaitForInput();
+        }
+    }
+
+    /// <summary>
+    /// The transport's wake-up of a connection parked in it, on its loop thread: input may be there (a fresh
+    /// Http1Connection reads it, or finds the end and closes), or the deadline or a stop ended the wait.
+    /// </summary>
+    public void OnParkedWake()
+    {
+        _parkedOnTransport = false;
+        if (_timedOut || _stopping || Transport.IsAborted)
+        {
+            Close();
+        }
+        else
+        {
+            Resume();
         }
     }
 

@@ -64,6 +64,35 @@ internal abstract class TransportConnection : IDuplexPipe
 
     /// <summary>True when the kernel holds received bytes not yet read into <see cref="Input"/> (a peek).</summary>
     public abstract bool HasKernelInput();
+
+    /// <summary>
+    /// Parks an idle client connection in the transport itself (nothing of it but its registration kept) until input
+    /// may be there; <see cref="ParkResult.NotHere"/> when this transport or this moment cannot, and the caller waits
+    /// with a read on <see cref="Input"/> instead.
+    /// </summary>
+    internal virtual ParkResult TryPark(IParkedWaiter waiter) => ParkResult.NotHere;
+
+    /// <summary>Wakes a connection parked with <see cref="TryPark"/> (a deadline, a stop); nothing if it is not.</summary>
+    internal virtual void WakeParked()
+    {
+    }
+}
+
+internal enum ParkResult
+{
+    /// <summary>Parked: the waiter is called on the next input event, a wake or an abort.</summary>
+    Parked,
+    /// <summary>Input (or its end) is already there: not parked, go on.</summary>
+    InputReady,
+    /// <summary>Not possible here: wait with a read instead.</summary>
+    NotHere,
+}
+
+/// <summary>What a connection parked in its transport is woken through.</summary>
+internal interface IParkedWaiter
+{
+    /// <summary>Input may be there, or the connection was woken or aborted; once per park.</summary>
+    void OnParkedWake();
 }
 
 /// <summary>Creates outbound connections on the transport the server runs on.</summary>

@@ -22,6 +22,9 @@ internal struct EdgeWait<TResult>
 
     public bool TokenCancelled => Volatile.Read(ref _tokenCancelled) != 0;
 
+    /// <summary>A cancellation token is registered for the current operation.</summary>
+    public readonly bool HasRegistration => _registration != default;
+
     /// <summary>Starts a new wait and publishes it with a full fence: the caller re-checks afterwards whatever could
     /// have completed it meanwhile, and takes it back when something did.</summary>
     public void Park()

@@ -28,11 +28,16 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
     internal const int ReadWake = 1;
     internal const int WriteWake = 2;
     private const int ConnectWake = 4;
+    private const int ParkWake = 8;
 
     private readonly EpollLoop _loop;
     private readonly int _fd;
-    private readonly EpollPipeReader _reader;
-    private readonly EpollPipeWriter _writer;
+    // Made on first use and given back while a client connection is parked (TryPark): a parked connection is this
+    // object, its registration and the counters below.
+    private EpollPipeReader? _reader;
+    private EpollPipeWriter? _writer;
+    private IParkedWaiter? _parkedWaiter;
+    private int _parked;
     private readonly IPEndPoint? _remote;
     private IPEndPoint? _local;
     private nint _handle;
@@ -53,14 +58,22 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
     /// <summary>Counts output events (EPOLLOUT, EPOLLHUP, EPOLLERR), for the writer likewise.</summary>
     internal int WriteEvents;
 
+    /// <summary>The <see cref="ReadEvents"/> count at which the socket was last found drained (the reader's).</summary>
+    internal int ReadDrainedAt;
+
+    /// <summary>The <see cref="WriteEvents"/> count at which the kernel's buffer was last found full (the writer's).</summary>
+    internal int WriteDrainedAt = -1;
+
+    /// <summary>The writer's TCP_NODELAY state (see EpollPipeWriter).</summary>
+    internal bool SentOnce;
+    internal bool NoDelay;
+
     private EpollConnection(int fd, EpollLoop loop, IPEndPoint? remote, IPEndPoint? local)
     {
         _fd = fd;
         _loop = loop;
         _remote = remote;
         _local = local;
-        _reader = new EpollPipeReader(this, fd);
-        _writer = new EpollPipeWriter(this, fd);
     }
 
     /// <summary>A connection just accepted on <paramref name="loop"/>'s thread.</summary>
@@ -93,9 +106,24 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         }
     }
 
-    public override PipeReader Input => _reader;
+    /// <summary>The reader, made (or taken from the loop's given-back ones) on first use by the connection's code.</summary>
+    public override PipeReader Input => _reader ?? AttachReader();
 
-    public override PipeWriter Output => _writer;
+    public override PipeWriter Output => _writer ?? AttachWriter();
+
+    private EpollPipeReader AttachReader()
+    {
+        var reader = EpollPipeReader.Rent(this, _fd);
+        Volatile.Write(ref _reader, reader);
+        return reader;
+    }
+
+    private EpollPipeWriter AttachWriter()
+    {
+        var writer = EpollPipeWriter.Rent(this, _fd);
+        Volatile.Write(ref _writer, writer);
+        return writer;
+    }
 
     public override IPEndPoint? RemoteEndPoint => _remote;
 
@@ -114,7 +142,7 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         }
     }
 
-    public override bool ReceivedFin => _peerClosed || _reader.Ended;
+    public override bool ReceivedFin => _peerClosed || (Volatile.Read(ref _reader)?.Ended ?? false);
 
     public override bool IsAborted => Volatile.Read(ref _aborted) != 0;
 
@@ -144,7 +172,14 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
                 _peerClosed = true;
             }
             Interlocked.Increment(ref ReadEvents);
-            _reader.OnReadable();
+            if (_reader is { } reader)
+            {
+                reader.OnReadable();
+            }
+            else if (Volatile.Read(ref _parked) == 1 && Interlocked.Exchange(ref _parked, 0) == 1)
+            {
+                _parkedWaiter!.OnParkedWake(); // on the loop thread, which is where a parked connection resumes
+            }
         }
         if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0)
         {
@@ -155,7 +190,7 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
             }
             else
             {
-                _writer.OnWritable();
+                _writer?.OnWritable();
             }
         }
     }
@@ -174,11 +209,15 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         int bits = Interlocked.Exchange(ref _posted, 0);
         if ((bits & ReadWake) != 0)
         {
-            _reader.ResumeWaiting();
+            _reader?.ResumeWaiting();
         }
         if ((bits & WriteWake) != 0)
         {
-            _writer.ResumeWaiting();
+            _writer?.ResumeWaiting();
+        }
+        if ((bits & ParkWake) != 0)
+        {
+            _parkedWaiter!.OnParkedWake();
         }
         if ((bits & ConnectWake) != 0)
         {
@@ -251,9 +290,10 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
             return;
         }
         ForeignShutdown(SHUT_RDWR);
-        int bits = _reader.TakeWaiting() ? ReadWake : 0;
-        bits |= _writer.TakeWaiting() ? WriteWake : 0;
+        int bits = Volatile.Read(ref _reader)?.TakeWaiting() == true ? ReadWake : 0;
+        bits |= Volatile.Read(ref _writer)?.TakeWaiting() == true ? WriteWake : 0;
         bits |= Interlocked.CompareExchange(ref _connectWaiting, 0, 1) == 1 ? ConnectWake : 0;
+        bits |= Interlocked.Exchange(ref _parked, 0) == 1 ? ParkWake : 0;
         if (bits != 0)
         {
             PostWork(bits);
@@ -266,9 +306,14 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         {
             return;
         }
-        _writer.StopSending();
+        var writer = Volatile.Read(ref _writer);
+        if (writer is null)
+        {
+            return; // parked: nothing is being sent
+        }
+        writer.StopSending();
         ForeignShutdown(SHUT_WR);
-        if (_writer.TakeWaiting())
+        if (writer.TakeWaiting())
         {
             PostWork(WriteWake);
         }
@@ -296,7 +341,53 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         }
     }
 
-    public override bool HasPendingInput() => _reader.HasPendingInput;
+    public override bool HasPendingInput() =>
+        Volatile.Read(ref _reader) is { } reader ? reader.HasPendingInput : Volatile.Read(ref ReadEvents) != ReadDrainedAt;
+
+    // ---- Parking ---------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// On the loop thread, with nothing buffered either way: gives the reader and writer back and waits for the next
+    /// input event with <paramref name="waiter"/>; the loop calls it then (or after <see cref="WakeParked"/> or an
+    /// abort), on its own thread.
+    /// </summary>
+    internal override ParkResult TryPark(IParkedWaiter waiter)
+    {
+        var reader = _reader;
+        var writer = _writer;
+        if (!_loop.IsCurrent || (reader is not null && !reader.CanGiveBack) || (writer is not null && !writer.CanGiveBack))
+        {
+            return ParkResult.NotHere;
+        }
+        if (reader is not null)
+        {
+            Volatile.Write(ref _reader, null);
+            reader.GiveBack();
+        }
+        if (writer is not null)
+        {
+            Volatile.Write(ref _writer, null);
+            writer.GiveBack();
+        }
+        _parkedWaiter = waiter;
+        Interlocked.Exchange(ref _parked, 1);
+        // Input already announced (or the end): no wait; the caller goes on at once. Events are dispatched on this
+        // thread, so none can come between the look and the return.
+        if ((Volatile.Read(ref ReadEvents) != ReadDrainedAt || _peerClosed || IsAborted) && Interlocked.Exchange(ref _parked, 0) == 1)
+        {
+            return ParkResult.InputReady;
+        }
+        return ParkResult.Parked;
+    }
+
+    /// <summary>Wakes a parked connection (a deadline, a stop) on its loop thread, if it is still parked.</summary>
+    internal override void WakeParked()
+    {
+        if (Interlocked.Exchange(ref _parked, 0) == 1)
+        {
+            PostWork(ParkWake);
+        }
+    }
 
     public override bool HasKernelInput()
     {
@@ -326,9 +417,9 @@ internal sealed partial class EpollConnection
         {
             return;
         }
-        if (!IsAborted && _writer.HasBuffered)
+        if (!IsAborted && _writer is { HasBuffered: true } writer)
         {
-            var flush = _writer.FlushBufferedAsync();
+            var flush = writer.FlushBufferedAsync();
             if (!flush.IsCompleted)
             {
                 if (flushTimeout <= TimeSpan.Zero)
@@ -356,10 +447,23 @@ internal sealed partial class EpollConnection
             // FIN after everything sent, then read and drop what the peer still sends. Without lingering, close alone
             // sends the FIN (nginx closes without a shutdown too).
             shutdown(_fd, SHUT_WR);
-            await _reader.DrainAsync(linger);
+            await ((EpollPipeReader)Input).DrainAsync(linger);
         }
-        _reader.Release();
-        _writer.Release();
+        _reader?.Release();
+        _writer?.Release();
+        if (_remote is not null && _loop.IsCurrent)
+        {
+            // An accepted connection's reader and writer: the next connection on this loop can take them (after the
+            // quarantine, for other threads' references read before now).
+            if (Interlocked.Exchange(ref _reader, null) is { IsIdle: true } closedReader)
+            {
+                closedReader.GiveBack();
+            }
+            if (Interlocked.Exchange(ref _writer, null) is { IsIdle: true } closedWriter)
+            {
+                closedWriter.GiveBack();
+            }
+        }
         if ((Interlocked.Or(ref _fdState, ClosedBit) & ~ClosedBit) == 0)
         {
             CloseDescriptor();

@@ -20,27 +20,55 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
     /// <summary>Below this much free space at the tail, a receive goes into a fresh block (as Pipe's minimum).</summary>
     private const int MinimumReceive = 2048;
 
-    private readonly EpollConnection _connection;
-    private readonly int _fd;
+    // Not readonly: a parked client connection gives its reader back (EpollConnection.TryPark) for another to reuse.
+    private EpollConnection _connection;
+    private int _fd;
 
     private ReadChain _chain;
 
     private bool _ended;
     private SocketError _error;
     private bool _completed;
-    // The input-event count at which the socket was last found drained (nothing read since it changed). A new
-    // connection starts drained: its first read waits for the first input event, which registering it raises at once
-    // when bytes are already there (epoll_ctl polls the socket), so no read is spent on EAGAIN (nginx waits for the
-    // first read event the same way unless accept is deferred).
-    private int _drainedAt;
-
+    // The input-event count at which the socket was last found drained is the connection's (ReadDrainedAt): it must
+    // outlive a reader given back while the connection is parked.
     private EdgeWait<ReadResult> _wait;
     private int _cancelRequested;
 
-    public EpollPipeReader(EpollConnection connection, int fd)
+    private EpollPipeReader(EpollConnection connection, int fd)
     {
         _connection = connection;
         _fd = fd;
+    }
+
+    /// <summary>A reader for <paramref name="connection"/>: one given back on this loop thread, else a new one.</summary>
+    internal static EpollPipeReader Rent(EpollConnection connection, int fd)
+    {
+        if (connection.Loop.IsCurrent && LoopPool<EpollPipeReader>.TryRent() is { } reader)
+        {
+            reader._connection = connection;
+            reader._fd = fd;
+            reader._cancelRequested = 0; // a stale cancel that reached it during the quarantine
+            return reader;
+        }
+        return new EpollPipeReader(connection, fd);
+    }
+
+    /// <summary>Nothing buffered, nothing waiting, not ended: the connection can do without a reader for now.</summary>
+    /// <summary>No operation waiting (the state a closed connection's reader is in).</summary>
+    internal bool IsIdle => !_wait.IsParked && !_wait.HasRegistration;
+
+    internal bool CanGiveBack => !_wait.IsParked && !_wait.HasRegistration && Unconsumed == 0 && !_ended && !_completed;
+
+    /// <summary>Resets and keeps it for reuse (after <see cref="CanGiveBack"/>, on the connection's loop thread).</summary>
+    internal void GiveBack()
+    {
+        ReleaseBlocks();
+        _chain = default;
+        _cancelRequested = 0;
+        _error = default;
+        _ended = false;
+        _completed = false;
+        LoopPool<EpollPipeReader>.Return(this);
     }
 
     /// <summary>FIN received, the connection failed or was aborted: no more input.</summary>
@@ -49,7 +77,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
     public SocketError Error => _error;
 
     /// <summary>Bytes buffered and not consumed, or an input event since the socket was last found drained.</summary>
-    public bool HasPendingInput => Unconsumed > 0 || Volatile.Read(ref _connection.ReadEvents) != _drainedAt;
+    public bool HasPendingInput => Unconsumed > 0 || Volatile.Read(ref _connection.ReadEvents) != _connection.ReadDrainedAt;
 
     private long Unconsumed => _chain.Unconsumed;
 
@@ -72,7 +100,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
                 return new(result);
             }
             int seen = Volatile.Read(ref _connection.ReadEvents);
-            if (seen != _drainedAt && Receive(seen))
+            if (seen != _connection.ReadDrainedAt && Receive(seen))
             {
                 return new(Result(canceled: false));
             }
@@ -122,7 +150,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
         }
         // Bytes may wait in the kernel (an input event came since the socket was last drained): take them.
         int seen = Volatile.Read(ref _connection.ReadEvents);
-        if (seen != _drainedAt && Receive(seen))
+        if (seen != _connection.ReadDrainedAt && Receive(seen))
         {
             result = Result(canceled: false);
             return true;
@@ -313,7 +341,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
                 {
                     // Unless the peer's FIN (or an error) was already announced: that edge has come and gone, and
                     // only another recv tells it (nginx's pending_eof).
-                    _drainedAt = seen;
+                    _connection.ReadDrainedAt = seen;
                 }
                 return true;
             }
@@ -332,7 +360,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
             }
             if (errno == EAGAIN)
             {
-                _drainedAt = seen;
+                _connection.ReadDrainedAt = seen;
                 return false;
             }
             _error = ToSocketError(errno);

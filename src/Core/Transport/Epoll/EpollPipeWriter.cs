@@ -14,8 +14,9 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
 {
     private const int MaxIoVectors = 16;
 
-    private readonly EpollConnection _connection;
-    private readonly int _fd;
+    // Not readonly: a parked client connection gives its writer back (EpollConnection.TryPark) for another to reuse.
+    private EpollConnection _connection;
+    private int _fd;
 
     private BlockChain _buffer; // what is written and not yet sent
     private long _unflushed;
@@ -24,18 +25,48 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     // Nagle's algorithm is turned off (TCP_NODELAY, nginx's tcp_nodelay) before the connection's second send: the
     // first send has nothing unacknowledged ahead of it, so it never waits, and a connection that sends once and
     // closes (a new connection per request) saves the setsockopt, as nginx sets it only for keep-alive connections.
-    private bool _sentOnce;
-    private bool _noDelay;
+    // That state and the output-event count at which the socket was last found full are the connection's (SentOnce,
+    // NoDelay, WriteDrainedAt): they must outlive a writer given back while the connection is parked.
     private volatile bool _sendStopped;
-    private int _drainedAt = -1;
 
     private EdgeWait<FlushResult> _wait;
     private int _cancelRequested;
 
-    public EpollPipeWriter(EpollConnection connection, int fd)
+    private EpollPipeWriter(EpollConnection connection, int fd)
     {
         _connection = connection;
         _fd = fd;
+    }
+
+    /// <summary>A writer for <paramref name="connection"/>: one given back on this loop thread, else a new one.</summary>
+    internal static EpollPipeWriter Rent(EpollConnection connection, int fd)
+    {
+        if (connection.Loop.IsCurrent && LoopPool<EpollPipeWriter>.TryRent() is { } writer)
+        {
+            writer._connection = connection;
+            writer._fd = fd;
+            writer._cancelRequested = 0; // a stale cancel that reached it during the quarantine
+            return writer;
+        }
+        return new EpollPipeWriter(connection, fd);
+    }
+
+    /// <summary>Nothing buffered, no flush waiting, not failed or stopped: the connection can do without a writer now.</summary>
+    /// <summary>No flush waiting (the state a closed connection's writer is in).</summary>
+    internal bool IsIdle => !_wait.IsParked && !_wait.HasRegistration;
+
+    internal bool CanGiveBack => !_wait.IsParked && !_wait.HasRegistration && !_buffer.HasData && !_failed && !_sendStopped;
+
+    /// <summary>Resets and keeps it for reuse (after <see cref="CanGiveBack"/>, on the connection's loop thread).</summary>
+    internal void GiveBack()
+    {
+        ReleaseBlocks();
+        _buffer = default;
+        _unflushed = 0;
+        _cancelRequested = 0;
+        _failed = false;
+        _sendStopped = false;
+        LoopPool<EpollPipeWriter>.Return(this);
     }
 
     public bool HasBuffered => _buffer.HasData;
@@ -98,7 +129,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
                 return new(result);
             }
             int seen = Volatile.Read(ref _connection.WriteEvents);
-            if (seen != _drainedAt && Send(seen))
+            if (seen != _connection.WriteDrainedAt && Send(seen))
             {
                 return new(Finished());
             }
@@ -157,12 +188,12 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
                 ReleaseBlocks();
                 return true;
             }
-            if (_sentOnce && !_noDelay)
+            if (_connection.SentOnce && !_connection.NoDelay)
             {
-                _noDelay = true;
+                _connection.NoDelay = true;
                 SetNoDelay(_fd);
             }
-            _sentOnce = true;
+            _connection.SentOnce = true;
             nint attempted;
             nint sent;
             if (ReferenceEquals(head, _buffer.Tail) || head.Next is null)
@@ -199,7 +230,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
                 }
                 if (errno == EAGAIN)
                 {
-                    _drainedAt = seen;
+                    _connection.WriteDrainedAt = seen;
                     return false;
                 }
                 _failed = true;
@@ -209,7 +240,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
             Consume(sent);
             if (sent < attempted)
             {
-                _drainedAt = seen;
+                _connection.WriteDrainedAt = seen;
                 return false;
             }
         }

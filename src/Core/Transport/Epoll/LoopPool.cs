@@ -1,0 +1,47 @@
+using System.Diagnostics;
+
+namespace FastProxy.Transport.Epoll;
+
+/// <summary>
+/// Objects a parked or closed client connection gave back (its reader and writer), kept per event-loop thread for reuse
+/// by the next connection that needs one. An object is reused only after a quarantine (<see cref="Quarantine"/>):
+/// other threads may still hold a reference read just before it was given back (the heartbeat's walk over the
+/// connections, a stop), and whatever they do with it must land on no other connection; such a reference lives for one
+/// call, microseconds, far shorter than the quarantine. Given back and rented on the loop thread only: no locks.
+/// </summary>
+internal sealed class LoopPool<T> where T : class
+{
+    private static readonly TimeSpan Quarantine = TimeSpan.FromMilliseconds(100);
+    // Enough for a loop closing 20,000 connections a second to find one out of quarantine (at most 1.4 MiB of readers
+    // and writers per loop).
+    private const int Limit = 4096;
+
+    [ThreadStatic]
+    private static Queue<(T Item, long Since)>? t_items;
+
+    /// <summary>An object given back at least the quarantine ago on this thread, or null.</summary>
+    public static T? TryRent()
+    {
+        var items = t_items;
+        if (items is null || items.Count == 0)
+        {
+            return null;
+        }
+        var (item, since) = items.Peek();
+        if (Stopwatch.GetElapsedTime(since) < Quarantine)
+        {
+            return null;
+        }
+        items.Dequeue();
+        return item;
+    }
+
+    public static void Return(T item)
+    {
+        var items = t_items ??= new Queue<(T, long)>();
+        if (items.Count < Limit)
+        {
+            items.Enqueue((item, Stopwatch.GetTimestamp()));
+        }
+    }
+}
