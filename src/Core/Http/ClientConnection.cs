@@ -11,16 +11,18 @@ namespace FastProxy.Http;
 
 /// <summary>
 /// One accepted client connection for its whole life. While a request is read or served, an
-/// <see cref="Http1Connection"/> does the work; a keep-alive connection that stays idle across a heartbeat tick
-/// parks: its Http1Connection (request context, parsed head, log state, the suspended request loop) is let go, and
-/// only this object, the transport and one pending read remain. The next bytes start a fresh Http1Connection on them;
-/// the idle deadline (keepalive_timeout, or client_header_timeout before the first request), a graceful stop or the
-/// client's close end a parked connection here, without one.
+/// <see cref="Http1Connection"/> does the work; an idle keep-alive connection parks: its Http1Connection (request
+/// context, parsed head, log state, the suspended request loop) goes back to a pool, and on the event loops the
+/// transport gives its reader and writer back too, so only this object and the socket's registration remain (a TLS
+/// connection, or one on .NET's sockets, waits with one read instead). The next bytes start a fresh Http1Connection
+/// on them; the idle deadline (keepalive_timeout, or client_header_timeout before the first request), a graceful stop,
+/// an abort or the client's close end a parked connection here, without one.
 /// </summary>
 /// <remarks>
 /// nginx does the same in ngx_http_set_keepalive: an idle keep-alive connection frees its request and buffers and
-/// keeps only the connection, a read event and a small pool. FastProxy waits a heartbeat tick (at most a second)
-/// before parking, so a connection in steady use never pays for giving its state back and taking it again.
+/// keeps only the connection, a read event and a small pool. FastProxy parks after a heartbeat tick idle (250 ms with
+/// the default timeouts), or at once when many connections are active (<see cref="ConnectionManager.Crowded"/>), so a
+/// connection in steady use never pays for giving its state back and taking it again.
 /// </remarks>
 internal sealed class ClientConnection : IParkedWaiter
 {
