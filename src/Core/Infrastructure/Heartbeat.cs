@@ -15,6 +15,8 @@ internal interface IHeartbeatHandler
 internal sealed class Heartbeat : IDisposable
 {
     private readonly TimeProvider _time;
+    // Timestamp units per TimeSpan tick, read once: deadlines are computed several times per request.
+    private readonly double _unitsPerTick;
     private readonly IHeartbeatHandler[] _handlers;
     private TimeSpan _interval;
     private ITimer? _timer;
@@ -24,6 +26,7 @@ internal sealed class Heartbeat : IDisposable
     public Heartbeat(TimeProvider time, TimeSpan interval, params IHeartbeatHandler[] handlers)
     {
         _time = time;
+        _unitsPerTick = (double)time.TimestampFrequency / TimeSpan.TicksPerSecond;
         _interval = interval;
         _handlers = handlers;
         _now = time.GetTimestamp();
@@ -43,7 +46,7 @@ internal sealed class Heartbeat : IDisposable
         {
             return 0;
         }
-        double ticks = timeout.TotalSeconds * _time.TimestampFrequency;
+        double ticks = timeout.Ticks * _unitsPerTick;
         return ticks >= long.MaxValue / 4 ? long.MaxValue / 4 : (long)ticks;
     }
 
