@@ -42,18 +42,23 @@ public sealed class DetachedMethodBuilderTests
             gate.Open();
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+        // The least of three rounds (a one-off JIT tier-up allocation is not the builder's).
+        long least = long.MaxValue;
+        for (int round = 0; round < 3; round++)
         {
-            gate.Reset();
-            _ = WaitThenCountAsync(gate, counter);
-            gate.Open();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 1000; i++)
+            {
+                gate.Reset();
+                _ = WaitThenCountAsync(gate, counter);
+                gate.Open();
+            }
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
         }
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         // An async Task method would allocate its task (its state machine box) on every start that suspends.
-        Assert.Equal(1100, counter.Value);
-        Assert.Equal(0, allocated);
+        Assert.Equal(3100, counter.Value);
+        Assert.Equal(0, least);
     }
 
     private static async Detached WaitThenCountAsync(Gate gate, Counter counter)
