@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
@@ -71,15 +70,6 @@ internal struct DetachedMethodBuilder
 
     private sealed class Box<TStateMachine> : DetachedBox where TStateMachine : IAsyncStateMachine
     {
-        private const int ThreadStackSize = 32;
-
-        [ThreadStatic]
-        private static Box<TStateMachine>?[]? t_stack;
-        [ThreadStatic]
-        private static int t_count;
-        private static readonly ConcurrentQueue<Box<TStateMachine>> s_pool = new();
-        private static int s_pooled;
-
         public TStateMachine StateMachine = default!;
 
         private Box()
@@ -89,40 +79,13 @@ internal struct DetachedMethodBuilder
 
         private void MoveNext() => StateMachine.MoveNext();
 
-        public static Box<TStateMachine> Rent()
-        {
-            var stack = t_stack;
-            if (stack is not null && t_count > 0)
-            {
-                int top = --t_count;
-                var cached = stack[top]!;
-                stack[top] = null;
-                return cached;
-            }
-            if (s_pool.TryDequeue(out var box))
-            {
-                Interlocked.Decrement(ref s_pooled);
-                return box;
-            }
-            return new Box<TStateMachine>();
-        }
+        public static Box<TStateMachine> Rent() => BoxPool<Box<TStateMachine>>.TryRent() ?? new Box<TStateMachine>();
 
         public override void Complete()
         {
             // Drop the references the finished state machine holds, then back to the pool.
             StateMachine = default!;
-            var stack = t_stack ??= new Box<TStateMachine>?[ThreadStackSize];
-            if (t_count < ThreadStackSize)
-            {
-                stack[t_count++] = this;
-                return;
-            }
-            if (Interlocked.Increment(ref s_pooled) > PooledValueTaskMethodBuilder.MaxRetained)
-            {
-                Interlocked.Decrement(ref s_pooled);
-                return;
-            }
-            s_pool.Enqueue(this);
+            BoxPool<Box<TStateMachine>>.Return(this);
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
 
@@ -171,18 +170,6 @@ internal struct PooledValueTaskMethodBuilder<TResult>
 
     private sealed class Box<TStateMachine> : PooledBox where TStateMachine : IAsyncStateMachine
     {
-        // A small stack per thread first: an event loop thread suspends and resumes the same method for many
-        // connections at once (every idle keep-alive connection sits in the same await), so one cached box per
-        // thread would send almost every rent and return through the shared queue's interlocked operations.
-        private const int ThreadStackSize = 32;
-
-        [ThreadStatic]
-        private static Box<TStateMachine>?[]? t_stack;
-        [ThreadStatic]
-        private static int t_count;
-        private static readonly ConcurrentQueue<Box<TStateMachine>> s_pool = new();
-        private static int s_pooled;
-
         public TStateMachine StateMachine = default!;
 
         private Box()
@@ -192,41 +179,14 @@ internal struct PooledValueTaskMethodBuilder<TResult>
 
         private void MoveNext() => StateMachine.MoveNext();
 
-        public static Box<TStateMachine> Rent()
-        {
-            var stack = t_stack;
-            if (stack is not null && t_count > 0)
-            {
-                int top = --t_count;
-                var cached = stack[top]!;
-                stack[top] = null;
-                return cached;
-            }
-            if (s_pool.TryDequeue(out var box))
-            {
-                Interlocked.Decrement(ref s_pooled);
-                return box;
-            }
-            return new Box<TStateMachine>();
-        }
+        public static Box<TStateMachine> Rent() => BoxPool<Box<TStateMachine>>.TryRent() ?? new Box<TStateMachine>();
 
         protected override void Return()
         {
             // Drop the references the finished state machine holds, then reset for the next use.
             StateMachine = default!;
             _core.Reset();
-            var stack = t_stack ??= new Box<TStateMachine>?[ThreadStackSize];
-            if (t_count < ThreadStackSize)
-            {
-                stack[t_count++] = this;
-                return;
-            }
-            if (Interlocked.Increment(ref s_pooled) > PooledValueTaskMethodBuilder.MaxRetained)
-            {
-                Interlocked.Decrement(ref s_pooled);
-                return;
-            }
-            s_pool.Enqueue(this);
+            BoxPool<Box<TStateMachine>>.Return(this);
         }
     }
 }
