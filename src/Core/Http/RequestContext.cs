@@ -26,7 +26,7 @@ internal sealed partial class RequestContext
 
     public RequestContext(IPEndPoint? remote, IPEndPoint? local, long connectionSerial)
     {
-        BindPeer(remote);
+        BindPeer(RealIp.ClientAddress.FromEndPoint(remote));
         _local = local;
         ConnectionSerial = connectionSerial;
     }
@@ -50,7 +50,7 @@ internal sealed partial class RequestContext
         ConnectionSerial = connectionSerial;
         ConnectionRequests = 0;
         IsHttps = https;
-        BindPeer(transport.RemoteEndPoint);
+        BindPeer(transport.RemoteAddress);
     }
 
     /// <summary>Lets go of the connection (the context goes back to a pool with its Http1Connection).</summary>
@@ -63,16 +63,15 @@ internal sealed partial class RequestContext
         Server = null!;
     }
 
-    private void BindPeer(IPEndPoint? remote)
+    private void BindPeer(RealIp.ClientAddress peer)
     {
-        var address = Normalize(remote?.Address ?? IPAddress.None);
-        if (!address.TryFormat(_peerAddr, out _peerAddrLength))
-        {
-            _peerAddrLength = 0; // longer than any address text (scope ids included): not reachable
-        }
-        address.TryWriteBytes(_peerBinaryAddr, out _peerBinaryAddrLength);
-        (remote?.Port ?? 0).TryFormat(_peerPort, out _peerPortLength, default, System.Globalization.CultureInfo.InvariantCulture);
-        Peer = remote is null ? default : RealIp.ClientAddress.FromIPAddress(remote.Address, remote.Port);
+        // No address (it could not be read): 255.255.255.255 as before (IPAddress.None), port 0.
+        var shown = peer.Family is RealIp.ClientAddressFamily.IPv4 or RealIp.ClientAddressFamily.IPv6
+            ? peer : RealIp.ClientAddress.FromIPv4(0xFFFFFFFF);
+        _peerAddrLength = RealIp.IpAddressText.Format(shown, _peerAddr);
+        _peerBinaryAddrLength = shown.WriteBinary(_peerBinaryAddr);
+        peer.Port.TryFormat(_peerPort, out _peerPortLength, default, System.Globalization.CultureInfo.InvariantCulture);
+        Peer = peer;
     }
 
     private Transport.TransportConnection? _transport;

@@ -18,6 +18,9 @@ internal abstract class TransportConnection : IDuplexPipe
     /// <summary>The peer's address, read once when the connection was made (null if it could not be read).</summary>
     public abstract IPEndPoint? RemoteEndPoint { get; }
 
+    /// <summary>The peer's address as a value, IPv4-mapped IPv6 shown as IPv4 (default if it could not be read).</summary>
+    internal virtual RealIp.ClientAddress RemoteAddress => RealIp.ClientAddress.FromEndPoint(RemoteEndPoint);
+
     /// <summary>The local address, read once when the connection was made (null if it could not be read).</summary>
     public abstract IPEndPoint? LocalEndPoint { get; }
 

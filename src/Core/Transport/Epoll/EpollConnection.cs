@@ -38,7 +38,9 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
     private EpollPipeWriter? _writer;
     private IParkedWaiter? _parkedWaiter;
     private int _parked;
-    private readonly IPEndPoint? _remote;
+    // An accepted connection's peer, kept as a value (its IPEndPoint is made only when asked for).
+    private readonly RealIp.ClientAddress _peer;
+    private readonly bool _accepted;
     private IPEndPoint? _local;
     private nint _handle;
     private int _fdState;
@@ -68,18 +70,18 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
     internal bool SentOnce;
     internal bool NoDelay;
 
-    private EpollConnection(int fd, EpollLoop loop, IPEndPoint? remote, IPEndPoint? local)
+    private EpollConnection(int fd, EpollLoop loop, RealIp.ClientAddress peer, bool accepted)
     {
         _fd = fd;
         _loop = loop;
-        _remote = remote;
-        _local = local;
+        _peer = peer;
+        _accepted = accepted;
     }
 
     /// <summary>A connection just accepted on <paramref name="loop"/>'s thread.</summary>
-    public static EpollConnection Accepted(int fd, EpollLoop loop, IPEndPoint? remote)
+    public static EpollConnection Accepted(int fd, EpollLoop loop, RealIp.ClientAddress peer)
     {
-        var connection = new EpollConnection(fd, loop, remote, null);
+        var connection = new EpollConnection(fd, loop, peer, accepted: true);
         connection.RegisterOrFail();
         return connection;
     }
@@ -92,7 +94,7 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         {
             throw new SocketException((int)ToSocketError(Errno));
         }
-        return new EpollConnection(fd, EpollLoop.Pick(), null, null);
+        return new EpollConnection(fd, EpollLoop.Pick(), default, accepted: false);
     }
 
     private void RegisterOrFail()
@@ -125,14 +127,18 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
         return writer;
     }
 
-    public override IPEndPoint? RemoteEndPoint => _remote;
+    /// <summary>Made on each call (logs, the TLS handshake's log line): the request path reads <see cref="RemoteAddress"/>.</summary>
+    public override IPEndPoint? RemoteEndPoint =>
+        _peer.ToIPAddress() is { } address ? new IPEndPoint(address, _peer.Port) : null;
+
+    internal override RealIp.ClientAddress RemoteAddress => _peer;
 
     /// <summary>Read on first use (getsockname), from the code that owns the connection.</summary>
     public override IPEndPoint? LocalEndPoint
     {
         get
         {
-            if (_local is null && (Volatile.Read(ref _fdState) & ClosedBit) == 0 && _remote is not null)
+            if (_local is null && (Volatile.Read(ref _fdState) & ClosedBit) == 0 && _accepted)
             {
                 SockAddrBuffer address;
                 uint length = (uint)sizeof(SockAddrBuffer);
@@ -451,7 +457,7 @@ internal sealed partial class EpollConnection
         }
         _reader?.Release();
         _writer?.Release();
-        if (_remote is not null && _loop.IsCurrent)
+        if (_accepted && _loop.IsCurrent)
         {
             // An accepted connection's reader and writer: the next connection on this loop can take them (after the
             // quarantine, for other threads' references read before now).

@@ -113,7 +113,7 @@ internal sealed unsafe partial class EpollListener : IConnectionListener, IEpoll
             EpollConnection connection;
             try
             {
-                connection = EpollConnection.Accepted(fd, loop, ReadSockAddr(&address, length));
+                connection = EpollConnection.Accepted(fd, loop, ReadClientAddress(&address, length));
             }
             catch (Exception e)
             {

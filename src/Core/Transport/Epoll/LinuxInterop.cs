@@ -209,6 +209,31 @@ internal static unsafe partial class LinuxInterop
         return null;
     }
 
+    /// <summary>
+    /// A peer's address as <see cref="RealIp.ClientAddress"/> (no allocation: what an accepted connection keeps); an
+    /// IPv4-mapped IPv6 address becomes IPv4, as nginx shows it. Default when the family is neither.
+    /// </summary>
+    public static RealIp.ClientAddress ReadClientAddress(SockAddrBuffer* buffer, uint length)
+    {
+        var bytes = new ReadOnlySpan<byte>(buffer, (int)Math.Min(length, (uint)sizeof(SockAddrBuffer)));
+        if (bytes.Length < 4)
+        {
+            return default;
+        }
+        int family = bytes[0] | (bytes[1] << 8);
+        int port = (bytes[2] << 8) | bytes[3];
+        if (family == AF_INET && bytes.Length >= 8)
+        {
+            return RealIp.ClientAddress.FromIPv4(bytes.Slice(4, 4), port);
+        }
+        if (family == AF_INET6 && bytes.Length >= 24)
+        {
+            var v6 = RealIp.ClientAddress.FromIPv6(bytes.Slice(8, 16), port);
+            return v6.IsIPv4MappedIPv6 ? RealIp.ClientAddress.FromIPv4(v6.IPv4Value, port) : v6;
+        }
+        return default;
+    }
+
     public static SocketError ToSocketError(int errno) => errno switch
     {
         0 => SocketError.Success,
