@@ -5,7 +5,6 @@ using FastProxy.Infrastructure;
 using FastProxy.Runtime;
 using FastProxy.Tls;
 using FastProxy.Transport;
-using FastProxy.Transport.Epoll;
 
 namespace FastProxy.Http;
 
@@ -37,9 +36,8 @@ internal sealed class ClientConnection : IParkedWaiter
     private volatile bool _timedOut;
     private long _parkDeadline = Deadline.None;
     // Parked in the transport itself (the event loops: reader and writer given back, nothing pending), else with a
-    // read: on the event loops a token of the reader's own wait; on a pipe (TLS, .NET sockets) an awaiter.
+    // read on its pipe (TLS, .NET sockets, or an event loop that could not park it there).
     private volatile bool _parkedOnTransport;
-    private short _readToken;
     private PipeWait? _pipeWait;
     // The connection's lifetime, made only when a graceful stop asks for it (a parked connection has no task).
     private TaskCompletionSource? _lifetime;
@@ -205,12 +203,6 @@ internal sealed class ClientConnection : IParkedWaiter
         WaitForInput();
     }
 
-    private static readonly Action<object?> s_onLoopInput = static state =>
-    {
-        var connection = (ClientConnection)state!;
-        connection.OnInput(((EpollPipeReader)connection.Transport.Input).GetNotifiedResult(connection._readToken));
-    };
-
     private void WaitForInput()
     {
         if (_stopping)
@@ -242,14 +234,6 @@ internal sealed class ClientConnection : IParkedWaiter
             }
         }
         var input = Input;
-        if (input is EpollPipeReader loopInput)
-        {
-            if (loopInput.ReadOrNotify(out var result, s_onLoopInput, this, out _readToken))
-            {
-                OnInput(result);
-            }
-            return;
-        }
         var wait = _pipeWait ??= new PipeWait(this);
         ValueTask<ReadResult> read;
         try
@@ -274,7 +258,7 @@ internal sealed class ClientConnection : IParkedWaiter
         }
     }
 
-    /// <summary>A parked read on a pipe: its awaiter and the callback it resumes (made once per connection).</summary>
+    /// <summary>A parked read: its awaiter and the callback it resumes (made once per connection that needs it).</summary>
     private sealed class PipeWait
     {
         private readonly ClientConnection _connection;

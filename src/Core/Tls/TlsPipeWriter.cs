@@ -17,38 +17,16 @@ namespace FastProxy.Tls;
 /// Several blocks are gathered into records of up to 16 KiB of plaintext (RFC 8446 §5.1), so a response head and its
 /// body leave as one record rather than one per block. One flush at a time, as PipeWriter's contract says.
 /// </remarks>
-internal sealed class TlsPipeWriter(SslStream stream) : PipeWriter
+internal sealed class TlsPipeWriter(SslStream stream) : BlockPipeWriter
 {
     /// <summary>Writes are gathered into records of up to 16 KiB of plaintext.</summary>
     private const int MaxRecordPlaintext = 16 * 1024;
 
-    private BlockChain _buffer;
-    private long _unflushed;
     private volatile bool _failed;
     private int _cancelRequested;
 
     /// <summary>The stream failed (a reset, a send timeout, an abort): nothing more can be sent.</summary>
     public bool Failed => _failed;
-
-    public bool HasBuffered => _buffer.HasData;
-
-    public override bool CanGetUnflushedBytes => true;
-
-    public override long UnflushedBytes => _unflushed;
-
-    public override Memory<byte> GetMemory(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeMemory;
-
-    public override Span<byte> GetSpan(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeSpan;
-
-    public override void Advance(int bytes)
-    {
-        if (bytes == 0)
-        {
-            return;
-        }
-        _buffer.Advance(bytes);
-        _unflushed += bytes;
-    }
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
@@ -135,7 +113,6 @@ internal sealed class TlsPipeWriter(SslStream stream) : PipeWriter
     }
 
     /// <summary>Every block back to the pool (after a flush, and at close).</summary>
-    internal void ReleaseBlocks() => _buffer.Release();
 
     /// <summary>At close: nothing more goes out.</summary>
     internal void MarkFailed() => _failed = true;

@@ -221,6 +221,41 @@ internal struct ReadChain
 }
 
 /// <summary>
+/// A <see cref="System.IO.Pipelines.PipeWriter"/> that buffers in a <see cref="BlockChain"/> until its flush sends the
+/// blocks on (to a socket: <see cref="EpollPipeWriter"/>; into a TLS stream: <see cref="Tls.TlsPipeWriter"/>). The
+/// buffering half both share; each flushes its own way.
+/// </summary>
+internal abstract class BlockPipeWriter : System.IO.Pipelines.PipeWriter
+{
+    // What is written and not yet sent; used in place by the derived writer's flush.
+    private protected BlockChain _buffer;
+    private protected long _unflushed;
+
+    public bool HasBuffered => _buffer.HasData;
+
+    public override bool CanGetUnflushedBytes => true;
+
+    public override long UnflushedBytes => _unflushed;
+
+    public override Memory<byte> GetMemory(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeMemory;
+
+    public override Span<byte> GetSpan(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeSpan;
+
+    public override void Advance(int bytes)
+    {
+        if (bytes == 0)
+        {
+            return;
+        }
+        _buffer.Advance(bytes);
+        _unflushed += bytes;
+    }
+
+    /// <summary>Every block back to the pool.</summary>
+    internal void ReleaseBlocks() => _buffer.Release();
+}
+
+/// <summary>
 /// A chain of pooled blocks written at the tail and consumed from the head: the output buffer of a connection
 /// (<see cref="EpollPipeWriter"/>) and of a TLS session (<see cref="Tls.TlsPipeWriter"/>).
 /// </summary>

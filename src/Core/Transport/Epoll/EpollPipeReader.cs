@@ -43,7 +43,7 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
     /// <summary>A reader for <paramref name="connection"/>: one given back on this loop thread, else a new one.</summary>
     internal static EpollPipeReader Rent(EpollConnection connection, int fd)
     {
-        if (connection.Loop.IsCurrent && LoopPool<EpollPipeReader>.TryRent() is { } reader)
+        if (LoopPool<EpollPipeReader>.TryRent(connection.Loop) is { } reader)
         {
             reader._connection = connection;
             reader._fd = fd;
@@ -228,29 +228,6 @@ internal sealed unsafe partial class EpollPipeReader : PipeReader, IValueTaskSou
             _connection.PostWork(EpollConnection.ReadWake);
         }
     }
-
-    /// <summary>
-    /// A read for a connection that waits with no code suspended on it (a parked client connection): when it cannot
-    /// complete at once, <paramref name="continuation"/>(<paramref name="state"/>) runs on the next input, and
-    /// <see cref="GetNotifiedResult"/> with <paramref name="token"/> then takes the result. A static continuation and
-    /// a token instead of an awaiter: nothing per connection is allocated or kept for the wait.
-    /// </summary>
-    internal bool ReadOrNotify(out ReadResult result, Action<object?> continuation, object state, out short token)
-    {
-        var read = ReadAsync();
-        if (read.IsCompleted)
-        {
-            result = read.Result;
-            token = 0;
-            return true;
-        }
-        token = _wait.Version;
-        _wait.OnCompleted(continuation, state, token, ValueTaskSourceOnCompletedFlags.None);
-        result = default;
-        return false;
-    }
-
-    internal ReadResult GetNotifiedResult(short token) => _wait.GetResult(token);
 
     ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _wait.GetResult(token);
 

@@ -10,16 +10,13 @@ namespace FastProxy.Transport.Epoll;
 /// flush completes when the kernel took everything; when its buffer is full, the flush waits for the next output
 /// event and the loop thread sends the rest. That wait is the proxy's backpressure towards a slow peer.
 /// </summary>
-internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult>
+internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource<FlushResult>
 {
     private const int MaxIoVectors = 16;
 
     // Not readonly: a parked client connection gives its writer back (EpollConnection.TryPark) for another to reuse.
     private EpollConnection _connection;
     private int _fd;
-
-    private BlockChain _buffer; // what is written and not yet sent
-    private long _unflushed;
 
     private bool _failed;
     // Nagle's algorithm is turned off (TCP_NODELAY, nginx's tcp_nodelay) before the connection's second send: the
@@ -41,7 +38,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     /// <summary>A writer for <paramref name="connection"/>: one given back on this loop thread, else a new one.</summary>
     internal static EpollPipeWriter Rent(EpollConnection connection, int fd)
     {
-        if (connection.Loop.IsCurrent && LoopPool<EpollPipeWriter>.TryRent() is { } writer)
+        if (LoopPool<EpollPipeWriter>.TryRent(connection.Loop) is { } writer)
         {
             writer._connection = connection;
             writer._fd = fd;
@@ -69,27 +66,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
         LoopPool<EpollPipeWriter>.Return(this);
     }
 
-    public bool HasBuffered => _buffer.HasData;
-
     // ---- PipeWriter -------------------------------------------------------------------------------------------
-
-    public override bool CanGetUnflushedBytes => true;
-
-    public override long UnflushedBytes => _unflushed;
-
-    public override Memory<byte> GetMemory(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeMemory;
-
-    public override Span<byte> GetSpan(int sizeHint = 0) => _buffer.EnsureTail(sizeHint).FreeSpan;
-
-    public override void Advance(int bytes)
-    {
-        if (bytes == 0)
-        {
-            return;
-        }
-        _buffer.Advance(bytes);
-        _unflushed += bytes;
-    }
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
@@ -269,8 +246,6 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
             _buffer.HeadIndex = 0;
         }
     }
-
-    private void ReleaseBlocks() => _buffer.Release();
 
     // ---- The loop's side ----------------------------------------------------------------------------------------
 

@@ -119,9 +119,6 @@ internal static unsafe partial class LinuxInterop
     public static partial nint recv(int fd, void* buffer, nint length, int flags);
 
     [LibraryImport(Libc, SetLastError = true)]
-    public static partial nint readv(int fd, IoVec* vectors, int count);
-
-    [LibraryImport(Libc, SetLastError = true)]
     public static partial nint recvmsg(int fd, MsgHdr* message, int flags);
 
     [LibraryImport(Libc, SetLastError = true)]

@@ -19,9 +19,13 @@ internal sealed class LoopPool<T> where T : class
     [ThreadStatic]
     private static Queue<(T Item, long Since)>? t_items;
 
-    /// <summary>An object given back at least the quarantine ago on this thread, or null.</summary>
-    public static T? TryRent()
+    /// <summary>An object given back at least the quarantine ago, when called on <paramref name="loop"/>'s thread; else null.</summary>
+    public static T? TryRent(EpollLoop loop)
     {
+        if (!loop.IsCurrent)
+        {
+            return null;
+        }
         var items = t_items;
         if (items is null || items.Count == 0)
         {
