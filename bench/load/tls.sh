@@ -41,22 +41,10 @@ REPO_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export PATH="$PATH:/usr/sbin:/sbin"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-# Waits (up to QUIET_WAIT s) until both cores were at least 90% idle over one second; false if they never were.
-wait_quiet() {
-  local i a b
-  for ((i = 0; i < QUIET_WAIT; i++)); do
-    a=$(awk -v c0="cpu$PROXY_CORE" -v c1="cpu$CLIENT_CORE" '$1 == c0 || $1 == c1 {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat | tr '\n' ' ')
-    sleep 1
-    b=$(awk -v c0="cpu$PROXY_CORE" -v c1="cpu$CLIENT_CORE" '$1 == c0 || $1 == c1 {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat | tr '\n' ' ')
-    awk -v a="$a" -v b="$b" 'BEGIN {split(a, x); split(b, y)
-      for (k = 1; k <= 3; k += 2) {busy = y[k] - x[k]; all = busy + y[k + 1] - x[k + 1]; if (all > 0 && busy * 10 > all) exit 1}
-      exit 0}' && return 0
-  done
-  return 1
-}
-die() { log "error: $*"; exit 1; }
+# log, die and wait_quiet (both cores 90% idle for a second, up to QUIET_WAIT s) as run.sh has them; the defaults
+# above come first, so lib.sh's own (ports, cores) do not replace them.
+# shellcheck source=bench/load/lib.sh
+source "$(dirname "$0")/lib.sh"
 for tool in nginx wrk openssl curl taskset; do command -v "$tool" >/dev/null || die "$tool is missing"; done
 
 WORK=$(mktemp -d /tmp/fastproxy-tls-bench.XXXXXX)
