@@ -266,4 +266,59 @@ public sealed class ParkingTests
         .Server(s => s.Listen("127.0.0.1:0").Location("/", l => l.ProxyPass($"http://{backend.Address}")
             .ProxySetHeader("X-Requests", "$connection_requests")))
         .Build();
+
+    [Fact]
+    public async Task ConnectionSet_ManyOpenedSomeClosed_CountSetAndServingAgree()
+    {
+        // The set is a table of slots that grows (from 64) and reuses the slots of closed connections.
+        await using var backend = TestBackend.Echo();
+        await using var proxy = await StartEchoProxy(backend);
+        var clients = new List<RawClient>();
+        async Task OpenAsync(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var client = await proxy.ConnectAsync();
+                await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+                Assert.Equal(200, (await client.ReadResponseAsync()).Status);
+                clients.Add(client);
+            }
+        }
+        try
+        {
+            await OpenAsync(150);
+            await Waits.UntilAsync(() => proxy.Server.ConnectionCount == 150, "150 connections open");
+            for (int i = clients.Count - 1; i >= 0; i -= 2)
+            {
+                await clients[i].DisposeAsync();
+                clients.RemoveAt(i);
+            }
+            await Waits.UntilAsync(() => proxy.Server.ConnectionCount == 75, "75 connections left");
+            await OpenAsync(30);
+
+            var open = proxy.Server.Services.Connections.Connections;
+            Assert.Equal(105, proxy.Server.ConnectionCount);
+            Assert.Equal(105, open.Count);
+            Assert.Equal(105, open.Select(c => c.Slot).Distinct().Count());
+            Assert.Equal(105, open.Select(c => c.Id).Distinct().Count());
+            // Every connection left in the set still serves, on its own connection ($connection differs per client).
+            var ids = new HashSet<string>();
+            foreach (var client in clients)
+            {
+                await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+                var response = await client.ReadResponseAsync();
+                Assert.Equal(200, response.Status);
+                Assert.True(ids.Add(response.BodyText.Split("X-Connection: ")[1].Split("\r\n")[0]));
+            }
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                await client.DisposeAsync();
+            }
+        }
+        await Waits.UntilAsync(() => proxy.Server.ConnectionCount == 0 && proxy.Server.Services.Connections.Connections.Count == 0,
+            "every connection gone from the set");
+    }
 }

@@ -54,6 +54,9 @@ internal sealed class ClientConnection : IParkedWaiter
 
     public long Id { get; }
 
+    /// <summary>Where the connection sits in <see cref="ConnectionManager"/>'s table; -1 once out of it.</summary>
+    internal int Slot { get; set; } = -1;
+
     public TransportConnection Transport { get; }
 
     public IPEndPoint ListenEndPoint { get; }
