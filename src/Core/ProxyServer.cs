@@ -53,7 +53,8 @@ public sealed class ProxyServer : IAsyncDisposable
         _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("FastProxy");
         _policies = options.LoadBalancingPolicies;
         var date = new DateHeader(time);
-        _heartbeat = new Heartbeat(time, TimeSpan.FromSeconds(1), _connections, _pools, date);
+        var idleMemory = new IdleMemory(time, _connections, options.ReturnIdleMemory ? new MemoryReturnPolicy(time) : null, _logger);
+        _heartbeat = new Heartbeat(time, TimeSpan.FromSeconds(1), _connections, _pools, date, idleMemory);
         // One registry for the server's lifetime: limit zones keep their state across reloads (nginx's shared zones),
         // on the server's clock so tests can move time.
         _limitZones = new LimitZoneRegistry(time);
@@ -71,6 +72,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             AccessLogs = accessLogs,
         };
+        idleMemory.Track(_services.HttpConnections);
     }
 
     /// <summary>

@@ -28,4 +28,12 @@ public sealed class ProxyServerOptions
     /// embedder may set <see cref="Config.UpstreamConfig.Policy"/> on a loaded configuration.
     /// </summary>
     public LoadBalancingPolicyRegistry? LoadBalancingPolicies { get; init; }
+
+    /// <summary>
+    /// Hands the memory a burst left behind back to the operating system once the server has had nothing in flight
+    /// for two seconds: one full, compacting garbage collection per burst (a few milliseconds for a proxy's heap). It
+    /// acts on the whole process, so it is off by default for an embedder, whose process has its own memory policy;
+    /// the <c>fastproxy</c> binary turns it on. Pools of the server's own objects are trimmed either way.
+    /// </summary>
+    public bool ReturnIdleMemory { get; init; }
 }

@@ -199,7 +199,8 @@ internal static class Program
         ProxyServer server;
         try
         {
-            server = new ProxyServer(config, log);
+            // A standalone proxy owns its process: it hands a burst's memory back once the burst has passed.
+            server = new ProxyServer(config, new ProxyServerOptions { LoggerFactory = log, ReturnIdleMemory = true });
         }
         catch (ArgumentException e)
         {

@@ -24,16 +24,17 @@ internal sealed class ServerServices
         Pools = pools;
         Scheduler = scheduler;
         SocketArgs = new Transport.SocketArgsPool(scheduler);
-        HttpConnections = new DefaultObjectPool<Http1Connection>(new Http1ConnectionPolicy(this), MaxPooledHttpConnections);
+        HttpConnections = new TrimmingObjectPool<Http1Connection>(new Http1ConnectionPolicy(this), MaxPooledHttpConnections);
         Transport = FastProxy.Transport.TransportFactories.Create(scheduler, SocketArgs);
     }
 
     // Instances kept for reuse (about 2 KiB each with their context, head and log state): enough for the connections
-    // that are between parking and resuming at once under a burst; beyond it they are left to the GC.
+    // that are between parking and resuming at once under a burst; beyond it they are left to the GC, and those a
+    // burst left unused go a second after it (IdleMemory).
     internal const int MaxPooledHttpConnections = 1024;
 
     /// <summary>The HTTP/1.1 state of client connections, reused: a connection that parks or closes gives it back.</summary>
-    internal ObjectPool<Http1Connection> HttpConnections { get; }
+    internal TrimmingObjectPool<Http1Connection> HttpConnections { get; }
 
     private sealed class Http1ConnectionPolicy(ServerServices services) : IPooledObjectPolicy<Http1Connection>
     {

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace FastProxy.Infrastructure;
 
 /// <summary>
@@ -20,8 +18,7 @@ internal static class BoxPool<TBox> where TBox : class
     private static TBox?[]? t_stack;
     [ThreadStatic]
     private static int t_count;
-    private static readonly ConcurrentQueue<TBox> s_pool = new();
-    private static int s_pooled;
+    private static readonly SharedStock<TBox> s_pool = BoxPools.Register(new SharedStock<TBox>(PooledValueTaskMethodBuilder.MaxRetained));
 
     /// <summary>A box from this thread's stack or the shared queue; null when both are empty.</summary>
     public static TBox? TryRent()
@@ -34,12 +31,7 @@ internal static class BoxPool<TBox> where TBox : class
             stack[top] = null;
             return cached;
         }
-        if (s_pool.TryDequeue(out var box))
-        {
-            Interlocked.Decrement(ref s_pooled);
-            return box;
-        }
-        return null;
+        return s_pool.TryTake(out var box) ? box : null;
     }
 
     /// <summary>Keeps a box that was reset (beyond the limit it is left to the GC).</summary>
@@ -51,11 +43,34 @@ internal static class BoxPool<TBox> where TBox : class
             stack[t_count++] = box;
             return;
         }
-        if (Interlocked.Increment(ref s_pooled) > PooledValueTaskMethodBuilder.MaxRetained)
+        s_pool.TryAdd(box);
+    }
+}
+
+/// <summary>Every <see cref="BoxPool{TBox}"/>'s shared stock, for the heartbeat's trim (<see cref="IdleMemory"/>).</summary>
+internal static class BoxPools
+{
+    private static readonly object s_gate = new();
+    private static Action[] s_trims = [];
+
+    public static SharedStock<TBox> Register<TBox>(SharedStock<TBox> stock) where TBox : class
+    {
+        lock (s_gate)
         {
-            Interlocked.Decrement(ref s_pooled);
-            return;
+            var trims = new Action[s_trims.Length + 1];
+            s_trims.CopyTo(trims, 0);
+            trims[^1] = () => stock.Trim(keep: 0);
+            Volatile.Write(ref s_trims, trims);
         }
-        s_pool.Enqueue(box);
+        return stock;
+    }
+
+    /// <summary>Lets go of the boxes of every pool that nobody took since the last trim.</summary>
+    public static void TrimAll()
+    {
+        foreach (var trim in Volatile.Read(ref s_trims))
+        {
+            trim();
+        }
     }
 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -64,11 +63,10 @@ internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
     // ---- The pool: a small per-thread stack in front of one shared queue ------------------------------------------
 
     private const int ThreadCacheSize = 64;
-    // Blocks kept beyond the threads' caches: 4,096 (64 MiB). A burst that needed more gives the rest back to the GC
-    // instead of pinning its peak forever.
+    // Blocks kept beyond the threads' caches: at most 4,096 (64 MiB). A burst that needed more gives the rest back to
+    // the GC at once, and the heartbeat lets go of those it left unused (TrimShared).
     private const int SharedLimit = 4096;
-    private static readonly ConcurrentQueue<BufferSegment> s_shared = new();
-    private static int s_sharedCount;
+    private static readonly Infrastructure.SharedStock<BufferSegment> s_shared = new(SharedLimit);
 
     [ThreadStatic]
     private static BufferSegment[]? t_cache;
@@ -90,9 +88,8 @@ internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
             cache[t_count] = null!;
             return segment;
         }
-        if (s_shared.TryDequeue(out var shared))
+        if (s_shared.TryTake(out var shared))
         {
-            Interlocked.Decrement(ref s_sharedCount);
             return shared;
         }
         return new BufferSegment(GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true));
@@ -122,13 +119,14 @@ internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
             cache[t_count++] = segment;
             return;
         }
-        if (Interlocked.Increment(ref s_sharedCount) <= SharedLimit)
-        {
-            s_shared.Enqueue(segment);
-            return;
-        }
-        Interlocked.Decrement(ref s_sharedCount);
+        s_shared.TryAdd(segment);
     }
+
+    /// <summary>Blocks kept beyond the threads' caches now.</summary>
+    internal static int SharedCount => s_shared.Count;
+
+    /// <summary>Lets go of the shared blocks no thread took since the last trim (the heartbeat's, once a second).</summary>
+    internal static int TrimShared() => s_shared.Trim(keep: 0);
 }
 
 /// <summary>

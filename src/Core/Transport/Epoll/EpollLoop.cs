@@ -193,6 +193,35 @@ internal sealed unsafe class EpollLoop
 
     private static void ReportBug(Exception e) => Console.Error.WriteLine($"fastproxy: unhandled exception on an event loop: {e}");
 
+    /// <summary>
+    /// Has every started loop let go of the readers and writers its connections gave back and nobody took again for
+    /// a while (<see cref="LoopPool{T}.Trim"/>). The heartbeat's, once a second; nothing when no loop was started.
+    /// </summary>
+    public static void TrimPools()
+    {
+        var loops = Volatile.Read(ref s_loops);
+        if (loops is null)
+        {
+            return;
+        }
+        foreach (var loop in loops)
+        {
+            loop.Post(PoolTrim.Instance);
+        }
+    }
+
+    private sealed class PoolTrim : IEpollWork
+    {
+        public static readonly PoolTrim Instance = new();
+
+        public void Execute()
+        {
+            long now = System.Diagnostics.Stopwatch.GetTimestamp();
+            LoopPool<EpollPipeReader>.Trim(now);
+            LoopPool<EpollPipeWriter>.Trim(now);
+        }
+    }
+
     private sealed class HandleRelease(nint handle) : IEpollWork
     {
         public void Execute() => GCHandle.FromIntPtr(handle).Free();

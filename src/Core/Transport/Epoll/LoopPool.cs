@@ -15,6 +15,9 @@ internal sealed class LoopPool<T> where T : class
     // Enough for a loop closing 20,000 connections a second to find one out of quarantine (at most 1.4 MiB of readers
     // and writers per loop).
     private const int Limit = 4096;
+    // What a trim keeps whatever its age, and the age beyond which an object unused is let go.
+    internal const int Keep = 16;
+    internal static readonly TimeSpan IdleAge = TimeSpan.FromSeconds(1);
 
     [ThreadStatic]
     private static Queue<(T Item, long Since)>? t_items;
@@ -39,6 +42,30 @@ internal sealed class LoopPool<T> where T : class
         items.Dequeue();
         return item;
     }
+
+    /// <summary>
+    /// Lets go of this thread's objects given back more than <see cref="IdleAge"/> before <paramref name="now"/> and not
+    /// rented since (the oldest are first in line), beyond <see cref="Keep"/>: a burst's readers and writers go to the GC
+    /// once it has passed. On the loop thread, posted by <see cref="EpollLoop.TrimPools"/>.
+    /// </summary>
+    public static int Trim(long now)
+    {
+        var items = t_items;
+        int dropped = 0;
+        while (items is not null && items.Count > Keep && Stopwatch.GetElapsedTime(items.Peek().Since, now) > IdleAge)
+        {
+            items.Dequeue();
+            dropped++;
+        }
+        if (dropped > 0 && items!.Count < Limit / 8)
+        {
+            items.TrimExcess(); // the queue's array stays as large as the burst made it otherwise (64 KiB at the limit)
+        }
+        return dropped;
+    }
+
+    /// <summary>Objects on this thread now (tests).</summary>
+    internal static int CountOnThisThread => t_items?.Count ?? 0;
 
     public static void Return(T item)
     {
