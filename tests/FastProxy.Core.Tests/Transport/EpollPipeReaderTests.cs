@@ -94,6 +94,31 @@ public class EpollPipeReaderTests
     }
 
     [EpollFact]
+    public async Task ReadAsync_SmallMessagesThenABigOne_OneBufferThenScatterReads()
+    {
+        await using var pair = await EpollPair.ConnectAsync();
+        const int Block = Epoll.BufferSegment.BlockSize;
+        await pair.SendAsync(Pattern(100));
+        Assert.Equal(100, (await pair.ReadExactlyAsync(100)).Length);
+
+        // After small messages one recv into the block: a read brings at most what the block holds.
+        await pair.SendAsync(Pattern(3 * Block));
+        var first = await pair.ReadAsync();
+        Assert.True(first.Buffer.Length <= Block, $"{first.Buffer.Length} bytes in the first read");
+        long firstLength = first.Buffer.Length;
+        pair.Input.AdvanceTo(first.Buffer.End);
+
+        // After a big one, scatter reads (the rest of the block and a spare one): one read brings more than a block.
+        var second = await pair.ReadAsync();
+        Assert.True(second.Buffer.Length > Block, $"{second.Buffer.Length} bytes in the second read");
+        Assert.Equal(-1, FirstMismatch(second.Buffer.ToArray(), firstLength));
+        long secondLength = second.Buffer.Length;
+        pair.Input.AdvanceTo(second.Buffer.End);
+        int rest = (int)(3 * Block - firstLength - secondLength);
+        Assert.Equal(-1, FirstMismatch(await pair.ReadExactlyAsync(rest), firstLength + secondLength));
+    }
+
+    [EpollFact]
     public async Task AdvanceTo_OddSlicesAcrossSegments_EveryByteOnce()
     {
         await using var pair = await EpollPair.ConnectAsync();
