@@ -39,6 +39,8 @@ internal sealed unsafe class EpollLoop
     private readonly int _eventFd;
     private readonly ConcurrentQueue<IEpollWork> _work = new();
     private int _wakePending;
+    // Registration handles given up on this loop's thread, freed at the end of the turn (see Unregister).
+    private readonly List<nint> _handlesToFree = [];
 
     private EpollLoop(int index)
     {
@@ -106,13 +108,21 @@ internal sealed unsafe class EpollLoop
     /// <summary>
     /// Frees a registration's handle once no event naming it can still be dispatched: on the loop thread, after the
     /// batch of events being handled now (the descriptor is already closed or removed, so no later batch names it).
+    /// On the loop's own thread (a connection closing there, the usual case) the handle joins a list freed at the end
+    /// of the turn: no work item allocated, no eventfd wake-up.
     /// </summary>
     public void Unregister(nint handle)
     {
-        if (handle != 0)
+        if (handle == 0)
         {
-            Post(new HandleRelease(handle));
+            return;
         }
+        if (IsCurrent)
+        {
+            _handlesToFree.Add(handle);
+            return;
+        }
+        Post(new HandleRelease(handle));
     }
 
     /// <summary>Runs <paramref name="work"/> on this loop's thread, soon.</summary>
@@ -174,7 +184,20 @@ internal sealed unsafe class EpollLoop
                     ReportBug(e);
                 }
             }
+            if (_handlesToFree.Count > 0)
+            {
+                FreeHandles();
+            }
         }
+    }
+
+    private void FreeHandles()
+    {
+        foreach (nint handle in _handlesToFree)
+        {
+            GCHandle.FromIntPtr(handle).Free();
+        }
+        _handlesToFree.Clear();
     }
 
     private static void Dispatch(IEpollHandler handler, uint events)

@@ -7,7 +7,8 @@ namespace FastProxy.Transport.Epoll;
 /// by the next connection that needs one. An object is reused only after a quarantine (<see cref="Quarantine"/>):
 /// other threads may still hold a reference read just before it was given back (the heartbeat's walk over the
 /// connections, a stop), and whatever they do with it must land on no other connection; such a reference lives for one
-/// call, microseconds, far shorter than the quarantine. Given back and rented on the loop thread only: no locks.
+/// call, microseconds, far shorter than the quarantine. Given back and rented on the loop thread only: no locks. Times
+/// are the loop's cached clock (one read per turn; a turn is microseconds, the quarantine 100 ms).
 /// </summary>
 internal sealed class LoopPool<T> where T : class
 {
@@ -35,7 +36,7 @@ internal sealed class LoopPool<T> where T : class
             return null;
         }
         var (item, since) = items.Peek();
-        if (Stopwatch.GetElapsedTime(since) < Quarantine)
+        if (Stopwatch.GetElapsedTime(since, EpollLoop.CachedTimestamp()) < Quarantine)
         {
             return null;
         }
@@ -72,7 +73,7 @@ internal sealed class LoopPool<T> where T : class
         var items = t_items ??= new Queue<(T, long)>();
         if (items.Count < Limit)
         {
-            items.Enqueue((item, Stopwatch.GetTimestamp()));
+            items.Enqueue((item, EpollLoop.CachedTimestamp()));
         }
     }
 }
