@@ -24,12 +24,16 @@ internal sealed class IdleMemory : IHeartbeatHandler
     private readonly MemoryReturnPolicy? _returnPolicy;
     private readonly ILogger _logger;
     private readonly long _trimInterval;
+    private readonly Action _collect;
     private ITrimmablePool? _httpConnections;
     private long _lastTrim = long.MinValue;
 
-    public IdleMemory(TimeProvider time, ConnectionManager connections, MemoryReturnPolicy? returnPolicy, ILogger logger)
+    /// <param name="collect">What returns the memory (tests count calls); a full compacting collection by default.</param>
+    public IdleMemory(TimeProvider time, ConnectionManager connections, MemoryReturnPolicy? returnPolicy, ILogger logger,
+        Action? collect = null)
     {
         _trimInterval = time.TimestampFrequency;
+        _collect = collect ?? Collect;
         _connections = connections;
         _returnPolicy = returnPolicy;
         _logger = logger;
@@ -69,13 +73,14 @@ internal sealed class IdleMemory : IHeartbeatHandler
         Transport.Epoll.EpollLoop.TrimPools();
     }
 
+    // A full blocking compaction that also decommits the free space (what the GC does under memory pressure). Its
+    // pause is short for a proxy's heap (milliseconds at 10,000 idle connections) and comes when nothing is in flight.
+    private static void Collect() => GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+
     private void ReturnMemory()
     {
         long started = Stopwatch.GetTimestamp();
-        // A full blocking compaction that also decommits the free space (what the GC does under memory pressure).
-        // Its pause is short for a proxy's heap (milliseconds at 10,000 idle connections) and comes when nothing is
-        // in flight.
-        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        _collect();
         if (_logger.IsEnabled(LogLevel.Debug))
         {
             var info = GC.GetGCMemoryInfo();

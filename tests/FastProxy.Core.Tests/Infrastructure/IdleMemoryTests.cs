@@ -207,6 +207,36 @@ public sealed class IdleMemoryTests
         Assert.Equal(2, pool.Trims.Count);
         Assert.All(pool.Trims, keep => Assert.Equal(IdleMemory.KeepHttpConnections, keep));
     }
+
+    [Fact]
+    public void OnHeartbeat_NothingInFlightForTwoSeconds_ReturnsMemoryOnce()
+    {
+        // No connection open: nothing in flight. This process has allocated far more than a burst's 4 MiB by now.
+        Assert.True(GC.GetTotalAllocatedBytes() >= MemoryReturnPolicy.BurstBytes);
+        var clock = new ManualTimeProvider();
+        int collections = 0;
+        var idle = new IdleMemory(clock, new ConnectionManager(), new MemoryReturnPolicy(clock), NullLogger.Instance, () => collections++);
+        for (int i = 0; i < 6; i++)
+        {
+            idle.OnHeartbeat(clock.GetTimestamp());
+            clock.Advance(TimeSpan.FromSeconds(1));
+        }
+        Assert.Equal(1, collections);
+    }
+
+    [Fact]
+    public void OnHeartbeat_WithoutAReturnPolicy_NeverCollects()
+    {
+        var clock = new ManualTimeProvider();
+        int collections = 0;
+        var idle = new IdleMemory(clock, new ConnectionManager(), returnPolicy: null, NullLogger.Instance, () => collections++);
+        for (int i = 0; i < 6; i++)
+        {
+            idle.OnHeartbeat(clock.GetTimestamp());
+            clock.Advance(TimeSpan.FromSeconds(1));
+        }
+        Assert.Equal(0, collections);
+    }
 }
 
 public sealed class LoopPoolTests
