@@ -79,13 +79,15 @@ internal struct DetachedMethodBuilder
 
         private void MoveNext() => StateMachine.MoveNext();
 
-        public static Box<TStateMachine> Rent() => BoxPool<Box<TStateMachine>>.TryRent() ?? new Box<TStateMachine>();
+        private static readonly BoxPool<Box<TStateMachine>> s_pool = new();
+
+        public static Box<TStateMachine> Rent() => s_pool.TryRent() ?? new Box<TStateMachine>();
 
         public override void Complete()
         {
             // Drop the references the finished state machine holds, then back to the pool.
             StateMachine = default!;
-            BoxPool<Box<TStateMachine>>.Return(this);
+            s_pool.Return(this);
         }
     }
 }

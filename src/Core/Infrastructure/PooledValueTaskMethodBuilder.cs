@@ -179,14 +179,16 @@ internal struct PooledValueTaskMethodBuilder<TResult>
 
         private void MoveNext() => StateMachine.MoveNext();
 
-        public static Box<TStateMachine> Rent() => BoxPool<Box<TStateMachine>>.TryRent() ?? new Box<TStateMachine>();
+        private static readonly BoxPool<Box<TStateMachine>> s_pool = new();
+
+        public static Box<TStateMachine> Rent() => s_pool.TryRent() ?? new Box<TStateMachine>();
 
         protected override void Return()
         {
             // Drop the references the finished state machine holds, then reset for the next use.
             StateMachine = default!;
             _core.Reset();
-            BoxPool<Box<TStateMachine>>.Return(this);
+            s_pool.Return(this);
         }
     }
 }
