@@ -7,8 +7,8 @@ namespace FastProxy.Infrastructure;
 /// <summary>
 /// Lets go of what a burst left behind once it has passed, on the heartbeat, at most once a second: the server's
 /// pooled HTTP state and the process's pooled buffers, readers, writers and async state machines that nobody took
-/// since the last trim, and
-/// (when <see cref="ProxyServerOptions.ReturnIdleMemory"/> is on) the memory the GC keeps committed after the burst.
+/// since the last trim, and (when <see cref="ProxyServerOptions.ReturnIdleMemory"/> is on) the memory the GC keeps
+/// committed after the burst.
 /// nginx frees an idle connection's buffers and state when it goes idle; a .NET process keeps a burst's garbage and
 /// the memory under it until its next collection, which a quiet proxy (no allocation per request) never triggers.
 /// </summary>
