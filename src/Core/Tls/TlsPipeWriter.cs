@@ -112,8 +112,6 @@ internal sealed class TlsPipeWriter(SslStream stream) : BlockPipeWriter
         return _failed ? new FlushResult(isCanceled: false, isCompleted: true) : default;
     }
 
-    /// <summary>Every block back to the pool (after a flush, and at close).</summary>
-
     /// <summary>At close: nothing more goes out.</summary>
     internal void MarkFailed() => _failed = true;
 }

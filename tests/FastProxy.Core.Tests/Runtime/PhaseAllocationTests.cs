@@ -12,27 +12,6 @@ namespace FastProxy.Core.Tests.Runtime;
 /// <summary>The request-phase work runs per request: after warm-up it must not allocate (measured, not timed).</summary>
 public sealed class PhaseAllocationTests
 {
-    private static long Allocated(Action run)
-    {
-        for (int i = 0; i < 100; i++)
-        {
-            run();
-        }
-        // The least of three rounds: allocation per run shows in every round, while a one-off (a regex runner made
-        // because another thread held the cached one, when tests run in parallel) shows in one at most.
-        long least = long.MaxValue;
-        for (int round = 0; round < 3; round++)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 1000; i++)
-            {
-                run();
-            }
-            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
-        }
-        return least;
-    }
-
     [Fact]
     public void RewriteWithoutCaptures_AccessCheckAndUpstreamHead_AllocateNothing()
     {
@@ -49,7 +28,7 @@ public sealed class PhaseAllocationTests
         var step = RewriteStep.NoMatch;
         context.LocationInvalidated = true; // what "break" does in the connection's phase runner
 
-        long bytes = Allocated(() =>
+        long bytes = ThreadAllocation.LeastOfThreeRounds(() =>
         {
             step = rule.Apply(context, captures: false, out _);
             denied = access.Denies(context.BinaryRemoteAddr);
@@ -77,7 +56,7 @@ public sealed class PhaseAllocationTests
         var date = new DateHeader(TimeProvider.System);
         var output = new ArrayBufferWriter<byte>(4096);
 
-        long bytes = Allocated(() =>
+        long bytes = ThreadAllocation.LeastOfThreeRounds(() =>
         {
             output.ResetWrittenCount();
             var writer = new BufferWriter(output);
