@@ -227,7 +227,7 @@ internal sealed partial class Http1Connection
                 // The snapshot is read once per request, when its head is complete: a reload applies to every
                 // request whose head arrives after it, also on connections opened before.
                 RefreshSnapshot();
-                bool keepAlive = await ProcessRequestAsync();
+                bool keepAlive = await ProcessRequest();
                 WriteAccessLog(499);
                 _context.EndRequest();
                 if (!keepAlive || _stopping)
@@ -522,8 +522,13 @@ internal sealed partial class Http1Connection
 
     // ---- Request processing -------------------------------------------------------------------------------
 
-    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> ProcessRequestAsync()
+    /// <summary>
+    /// Routes the request and starts its answer. Not an async method itself: every path ends in one call whose task is
+    /// returned as it is (the forwarding, or an answer FastProxy writes), so the usual request costs no suspended
+    /// state of its own here, and no continuation hop when the backend's answer arrives. Only limit_req's delay, when
+    /// it waits, continues in <see cref="ContinueAfterLimitsAsync"/>.
+    /// </summary>
+    private ValueTask<bool> ProcessRequest()
     {
         var snapshot = _snapshot!;
         var head = _head;
@@ -553,23 +558,23 @@ internal sealed partial class Http1Connection
         // RFC 9112 §3.2: a 1.1 request without Host is a 400 (nginx: "client sent HTTP/1.1 request without Host").
         if (head.Version == Http1Version.Http11 && head.HostFieldIndex < 0)
         {
-            return await RespondAsync(400, keepAlive, bodyKind, contentLength);
+            return RespondAsync(400, keepAlive, bodyKind, contentLength);
         }
         // A reverse proxy is no tunnel: CONNECT is not allowed (nginx answers 405 too); "*" names no resource here.
         if (head.Method == Http1Method.Connect || head.TargetForm == RequestTargetForm.Authority)
         {
-            return await RespondAsync(405, keepAlive, bodyKind, contentLength);
+            return RespondAsync(405, keepAlive, bodyKind, contentLength);
         }
         if (head.TargetForm == RequestTargetForm.Asterisk)
         {
-            return await RespondAsync(400, keepAlive, bodyKind, contentLength);
+            return RespondAsync(400, keepAlive, bodyKind, contentLength);
         }
 
         var rawPath = head.PathLength == 0 ? "/"u8 : bytes.Slice(head.PathOffset, head.PathLength);
         var destination = _context.UriDestination(rawPath.Length);
         if (!UriNormalizer.TryNormalize(rawPath, destination, server.Config.MergeSlashes, out int uriLength))
         {
-            return await RespondAsync(400, keepAlive, bodyKind, contentLength);
+            return RespondAsync(400, keepAlive, bodyKind, contentLength);
         }
         _context.SetUriLength(uriLength);
 
@@ -585,17 +590,37 @@ internal sealed partial class Http1Connection
         var phase = RunPhases(snapshot, server, serverRuntime, bodyKind, contentLength, out var location, out var runtime, out int phaseStatus);
         if (phase != PhaseOutcome.Continue)
         {
-            return await AnswerPhaseAsync(phase, phaseStatus, runtime, keepAlive, bodyKind, contentLength);
+            return AnswerPhaseAsync(phase, phaseStatus, runtime, keepAlive, bodyKind, contentLength);
         }
         // nginx's preaccess phase (realip, limit_req, limit_conn): a null check when the location has none.
         if (runtime.Limits is { } limits)
         {
-            int limited = await ApplyLimitsAsync(limits, runtime, bodyKind, contentLength, keepAlive);
+            var limiting = ApplyLimitsAsync(limits, runtime, bodyKind, contentLength, keepAlive);
+            if (!limiting.IsCompletedSuccessfully)
+            {
+                return ContinueAfterLimitsAsync(limiting, location, runtime, bodyKind, contentLength, keepAlive);
+            }
+            int limited = limiting.Result;
             if (limited != 0)
             {
-                return limited > 0;
+                return ValueTask.FromResult(limited > 0);
             }
         }
+        return ContinueAfterLimits(location, runtime, bodyKind, contentLength, keepAlive);
+    }
+
+    /// <summary>Limits that did not decide at once (limit_req's delay, or a rejection still being written): the rest waits.</summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> ContinueAfterLimitsAsync(ValueTask<int> limiting, LocationRoute? location, LocationRuntime runtime,
+        BodyKind bodyKind, long contentLength, bool keepAlive)
+    {
+        int limited = await limiting;
+        return limited != 0 ? limited > 0 : await ContinueAfterLimits(location, runtime, bodyKind, contentLength, keepAlive);
+    }
+
+    /// <summary>nginx's access phase and the content handler: allow/deny, then proxy_pass (or 404/502 without one).</summary>
+    private ValueTask<bool> ContinueAfterLimits(LocationRoute? location, LocationRuntime runtime, BodyKind bodyKind, long contentLength, bool keepAlive)
+    {
         // nginx's access phase: allow/deny on the client address, after realip replaced it ($binary_remote_addr).
         if (runtime.Access is { } access && access.Denies(_context.BinaryRemoteAddr))
         {
@@ -603,19 +628,19 @@ internal sealed partial class Http1Connection
             {
                 Log.AccessForbidden(_services.Logger, System.Text.Encoding.ASCII.GetString(_context.RemoteAddr));
             }
-            return await RespondAsync(403, keepAlive, bodyKind, contentLength);
+            return RespondAsync(403, keepAlive, bodyKind, contentLength);
         }
         if (runtime.Cluster is null)
         {
             // No proxy_pass and no return: nginx would look for a file under root; FastProxy serves no files.
-            return await RespondAsync(404, keepAlive, bodyKind, contentLength);
+            return RespondAsync(404, keepAlive, bodyKind, contentLength);
         }
         if (runtime.IsHttpsUpstream && runtime.UpstreamTls is null)
         {
             Log.HttpsUpstreamUnsupported(_services.Logger, runtime.Settings.ProxyPass!.Host);
-            return await RespondAsync(502, keepAlive, bodyKind, contentLength);
+            return RespondAsync(502, keepAlive, bodyKind, contentLength);
         }
-        return await ForwardAsync(location, runtime, bodyKind, contentLength, keepAlive);
+        return ForwardAsync(location, runtime, bodyKind, contentLength, keepAlive);
     }
 
     // ---- Answers FastProxy writes itself ------------------------------------------------------------------
