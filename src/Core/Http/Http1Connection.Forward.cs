@@ -367,7 +367,15 @@ internal sealed partial class Http1Connection
                 return timedOut ? ExchangeOutcome.SendTimeout : reused ? ExchangeOutcome.Stale : ExchangeOutcome.SendFailed;
             }
 
-            var headResult = await ReadResponseHeadAsync(upstream, settings.ProxyReadTimeout);
+            // The head's first read is awaited here, not in ReadResponseHeadAsync: the usual head arrives in one read,
+            // and then it costs no suspended method of its own and no continuation hop back into this one.
+            upstream.SetDeadline(heartbeat.DeadlineAfter(settings.ProxyReadTimeout));
+            var firstRead = await upstream.Input.ReadAsync();
+            bool anyResponse = false;
+            if (!TakeResponseHead(upstream, firstRead, ref anyResponse, out var headResult))
+            {
+                headResult = await ReadResponseHeadAsync(upstream, settings.ProxyReadTimeout, anyResponse);
+            }
             if (headResult != ExchangeOutcome.Completed)
             {
                 upstream.Discard();
@@ -693,51 +701,70 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>
-    /// Reads the backend's response head under proxy_read_timeout (reset on every read, as nginx's). Interim 1xx
-    /// responses other than 101 are dropped, as nginx drops them. On success the head stays unconsumed in the
-    /// backend's input (its bytes back <see cref="HttpHead.Raw"/>) until the client head is written.
+    /// Reads the rest of the backend's response head under proxy_read_timeout (reset on every read, as nginx's), after
+    /// a first read that did not complete it (<paramref name="any"/>: that read brought bytes).
     /// </summary>
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    private async ValueTask<ExchangeOutcome> ReadResponseHeadAsync(UpstreamConnection upstream, TimeSpan readTimeout)
+    private async ValueTask<ExchangeOutcome> ReadResponseHeadAsync(UpstreamConnection upstream, TimeSpan readTimeout, bool any)
     {
         var heartbeat = _services.Heartbeat;
-        var input = upstream.Input;
-        bool any = false;
         while (true)
         {
             upstream.SetDeadline(heartbeat.DeadlineAfter(readTimeout));
-            var result = await input.ReadAsync();
-            if (upstream.ClearDeadline() || upstream.TimedOut)
+            var result = await upstream.Input.ReadAsync();
+            if (TakeResponseHead(upstream, result, ref any, out var outcome))
             {
-                return ExchangeOutcome.ReadTimeout;
+                return outcome;
             }
-            var buffer = result.Buffer;
-            any |= !buffer.IsEmpty;
-            upstream.ResponseHead.Reset();
-            var status = Http1Parser.ParseResponseHead(buffer, upstream.ResponseHead, Http1ParserOptions.Default, out var consumed, out var examined);
-            if (status == Http1Status.Complete)
-            {
-                int code = upstream.ResponseHead.StatusCode;
-                if (code is >= 100 and < 200 and not 101)
-                {
-                    input.AdvanceTo(consumed);
-                    continue;
-                }
-                _responseHeadEnd = consumed;
-                return ExchangeOutcome.Completed;
-            }
-            if (status.IsError())
-            {
-                input.AdvanceTo(buffer.End);
-                return ExchangeOutcome.InvalidResponse;
-            }
-            if (result.IsCompleted)
-            {
-                input.AdvanceTo(buffer.End);
-                return any ? ExchangeOutcome.InvalidResponse : ExchangeOutcome.NoResponse;
-            }
-            input.AdvanceTo(consumed, examined);
         }
+    }
+
+    /// <summary>
+    /// One read of the response head (its deadline set before the read): true with the outcome once decided, false
+    /// when the head needs more bytes. Interim 1xx responses other than 101 are dropped, as nginx drops them. On
+    /// success the head stays unconsumed in the backend's input (its bytes back <see cref="HttpHead.Raw"/>) until
+    /// the client head is written.
+    /// </summary>
+    private bool TakeResponseHead(UpstreamConnection upstream, ReadResult result, ref bool any, out ExchangeOutcome outcome)
+    {
+        var input = upstream.Input;
+        if (upstream.ClearDeadline() || upstream.TimedOut)
+        {
+            outcome = ExchangeOutcome.ReadTimeout;
+            return true;
+        }
+        var buffer = result.Buffer;
+        any |= !buffer.IsEmpty;
+        upstream.ResponseHead.Reset();
+        var status = Http1Parser.ParseResponseHead(buffer, upstream.ResponseHead, Http1ParserOptions.Default, out var consumed, out var examined);
+        if (status == Http1Status.Complete)
+        {
+            int code = upstream.ResponseHead.StatusCode;
+            if (code is >= 100 and < 200 and not 101)
+            {
+                input.AdvanceTo(consumed);
+                outcome = default;
+                return false;
+            }
+            _responseHeadEnd = consumed;
+            outcome = ExchangeOutcome.Completed;
+            return true;
+        }
+        if (status.IsError())
+        {
+            input.AdvanceTo(buffer.End);
+            outcome = ExchangeOutcome.InvalidResponse;
+            return true;
+        }
+        if (result.IsCompleted)
+        {
+            input.AdvanceTo(buffer.End);
+            outcome = any ? ExchangeOutcome.InvalidResponse : ExchangeOutcome.NoResponse;
+            return true;
+        }
+        input.AdvanceTo(consumed, examined);
+        outcome = default;
+        return false;
     }
 
     /// <summary>
