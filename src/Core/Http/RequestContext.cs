@@ -57,6 +57,7 @@ internal sealed partial class RequestContext
     public void UnbindConnection()
     {
         EndRequest();
+        ReturnBuffer();
         _transport = null;
         _local = null;
         Snapshot = null!;
@@ -149,8 +150,10 @@ internal sealed partial class RequestContext
 
     /// <summary>
     /// Starts a request: copies the head into a rented buffer big enough for the head, the host and the normalised
-    /// path (both at most as long as what they are derived from). Rented per request, so an idle connection holds none.
-    /// The block pool's blocks are 16 KiB: every head up to 8 KiB; larger ones use ArrayPool.
+    /// path (both at most as long as what they are derived from). The block pool's blocks are 16 KiB: every head up to
+    /// 8 KiB; larger ones use ArrayPool. A block stays with the connection for its next request (renting and
+    /// returning one per request went through the pool's shared queue twice), until the connection parks or closes:
+    /// an idle connection holds none.
     /// </summary>
     public void BeginRequest(HttpRequestHead head)
     {
@@ -239,11 +242,14 @@ internal sealed partial class RequestContext
         return -1;
     }
 
-    /// <summary>Releases the per-request buffer.</summary>
+    /// <summary>Ends the request; a head buffer from ArrayPool (a head over 8 KiB) goes back now, a block stays.</summary>
     public void EndRequest()
     {
         EndLimits();
-        ReturnBuffer();
+        if (_block is null)
+        {
+            ReturnBuffer();
+        }
         _headLength = 0;
         Location = null;
         LocationRuntime = null;
