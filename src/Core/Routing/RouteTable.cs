@@ -320,7 +320,7 @@ internal sealed class RouteTable
     /// The listen address a connection belongs to: the exact address:port, else the wildcard address (0.0.0.0 or
     /// [::]) of that port, as nginx finds a connection's server block with getsockname().
     /// </summary>
-    private ServerNameTable FindListen(IPEndPoint listen)
+    internal ServerNameTable FindListen(IPEndPoint listen)
     {
         ServerNameTable? wildcard = null;
         foreach (var (endPoint, table) in _byListen)

@@ -20,6 +20,8 @@ internal sealed class ServerNameTable
     private readonly Dictionary<string, ServerRoute>.AlternateLookup<ReadOnlySpan<char>> _tail;
     private readonly (Regex Regex, ServerRoute Server)[] _regexes;
     private readonly bool _hasWildcards;
+    // One server on this address: every host selects it (by name or as the default), so no lookup is needed.
+    private readonly bool _single;
 
     public ServerNameTable(IPEndPoint endPoint, List<ServerRoute> servers)
     {
@@ -79,6 +81,7 @@ internal sealed class ServerNameTable
         _tail = tail.GetAlternateLookup<ReadOnlySpan<char>>();
         _hasWildcards = head.Count > 0 || tail.Count > 0;
         _regexes = [.. regexes];
+        _single = servers.Count == 1;
     }
 
     public IPEndPoint EndPoint { get; }
@@ -88,6 +91,10 @@ internal sealed class ServerNameTable
 
     public ServerRoute Select(ReadOnlySpan<byte> rawHost)
     {
+        if (_single)
+        {
+            return Default;
+        }
         char[]? rented = null;
         Span<char> buffer = rawHost.Length <= 256 ? stackalloc char[256] : (rented = ArrayPool<char>.Shared.Rent(rawHost.Length));
         try

@@ -39,6 +39,9 @@ internal sealed class ListenRuntime(IPEndPoint endPoint, ServerConfig defaultSer
 
     /// <summary>TLS termination for this address (<c>listen ... ssl</c>); null for plain HTTP.</summary>
     public TlsServerContext? Tls { get; set; }
+
+    /// <summary>The virtual servers of this address, found once when the snapshot is built rather than per request.</summary>
+    public ServerNameTable Names { get; set; } = null!;
 }
 
 /// <summary>
@@ -248,7 +251,12 @@ internal sealed partial class ProxySnapshot
             return null;
         }
 
-        var snapshot = new ProxySnapshot(config, RouteTable.Build(config), clusters, maps, listens, shortest, limits)
+        var routes = RouteTable.Build(config);
+        foreach (var (endPoint, listen) in listens)
+        {
+            listen.Names = routes.FindListen(endPoint);
+        }
+        var snapshot = new ProxySnapshot(config, routes, clusters, maps, listens, shortest, limits)
         {
             _upstreamTls = upstreamTls,
             UsesCaptures = RegexCaptures.AnyUse(config, maps),

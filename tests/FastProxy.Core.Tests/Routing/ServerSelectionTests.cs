@@ -48,6 +48,14 @@ public sealed class ServerSelectionTests
     public void SelectServer_ByHost_ChoosesAsNginx(string host, string expected) =>
         Assert.Equal(expected, Select(host));
 
+    [Theory]
+    [InlineData("anything.test")]
+    [InlineData("first.test")]
+    [InlineData("")]
+    [InlineData("not a host")]
+    public void SelectServer_OnlyServerOfAddress_AnyHostSelectsIt(string host) =>
+        Assert.Equal("other-port", Select(host, new IPEndPoint(IPAddress.Loopback, 18081)));
+
     [Fact]
     public void SelectServer_NoDefaultServerFlag_FirstServerOfAddressIsDefault() =>
         Assert.Equal("other-port", Select("anything", new IPEndPoint(IPAddress.Loopback, 18081)));
