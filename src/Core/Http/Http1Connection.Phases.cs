@@ -54,7 +54,7 @@ internal sealed partial class Http1Connection
         {
             var match = snapshot.Routes.FindLocation(server, _context.Uri, out var found);
             location = match == LocationMatchStatus.None ? null : found;
-            runtime = location is null ? serverRuntime : snapshot.GetLocation(location.Settings);
+            runtime = location is null ? serverRuntime : location.Runtime ?? snapshot.GetLocation(location.Settings);
             _context.Location = location;
             _context.LocationRuntime = runtime;
             if (match == LocationMatchStatus.Found && snapshot.UsesCaptures)

@@ -581,7 +581,7 @@ internal sealed partial class Http1Connection
         // nginx's server rewrite, find config, location rewrite and post rewrite phases (Http1Connection.Phases.cs):
         // rewrite/return at server level, location matching, client_max_body_size, the auto-redirect, rewrite/return
         // in the location.
-        var serverRuntime = snapshot.GetLocation(server.Config.Settings);
+        var serverRuntime = server.Runtime ?? snapshot.GetLocation(server.Config.Settings);
         _context.LocationRuntime = serverRuntime;
         if (serverRuntime.Limits is { } serverLimits)
         {

@@ -52,6 +52,9 @@ internal sealed class ServerRoute
 
     /// <summary>A named location (<c>@name</c>), for internal redirects; null when there is none of that name.</summary>
     public LocationRoute? FindNamed(string name) => _named.GetValueOrDefault(name);
+
+    /// <summary>The compiled server-level settings of the snapshot this route belongs to (set when it is built).</summary>
+    internal Runtime.LocationRuntime? Runtime { get; set; }
 }
 
 /// <summary>One location at run time.</summary>
@@ -85,6 +88,12 @@ internal sealed class LocationRoute
     public LocationConfig Config { get; }
 
     public LocationSettings Settings => Config.Settings;
+
+    /// <summary>
+    /// The compiled settings of the snapshot this route belongs to, set when it is built: a request reads them here
+    /// rather than looking them up by settings object (null only for a route built outside a snapshot).
+    /// </summary>
+    internal Runtime.LocationRuntime? Runtime { get; set; }
 
     public LocationMatchKind Kind { get; }
 

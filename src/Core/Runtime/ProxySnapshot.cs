@@ -265,7 +265,21 @@ internal sealed partial class ProxySnapshot
         {
             snapshot.GetLocation(settings);
         }
+        foreach (var server in routes.Servers)
+        {
+            server.Runtime = snapshot.GetLocation(server.Config.Settings);
+            AttachRuntimes(snapshot, server.Locations);
+        }
         return snapshot;
+
+        static void AttachRuntimes(ProxySnapshot snapshot, LocationRoute[] locations)
+        {
+            foreach (var location in locations)
+            {
+                location.Runtime = snapshot.GetLocation(location.Settings);
+                AttachRuntimes(snapshot, location.Locations);
+            }
+        }
 
         bool IsDefault(ListenRuntime l)
         {
