@@ -74,6 +74,10 @@ internal sealed partial class LocationRuntime
             }
         }
         HiddenResponseFields = [.. hidden];
+        foreach (var name in HiddenResponseFields)
+        {
+            _hiddenLengths |= 1UL << Math.Min(name.Length, 63);
+        }
         PassUpstreamDate = Contains(settings.ProxyPassHeaders, "date");
         PassUpstreamServer = Contains(settings.ProxyPassHeaders, "server");
 
@@ -132,6 +136,9 @@ internal sealed partial class LocationRuntime
 
     /// <summary>Lower-case names of response fields not passed to the client.</summary>
     public byte[][] HiddenResponseFields { get; }
+
+    // Bit n set: some hidden name is n bytes long (bit 63: 63 or more).
+    private readonly ulong _hiddenLengths;
     public bool PassUpstreamDate { get; }
     public bool PassUpstreamServer { get; }
 
@@ -169,6 +176,11 @@ internal sealed partial class LocationRuntime
     /// <summary>True when a response field of this name is hidden (defaults + proxy_hide_header − proxy_pass_header).</summary>
     public bool IsHiddenResponseField(ReadOnlySpan<byte> name)
     {
+        // Most fields of a response have a length no hidden name has: one bit test instead of comparing with each.
+        if ((_hiddenLengths & (1UL << Math.Min(name.Length, 63))) == 0)
+        {
+            return false;
+        }
         foreach (var hidden in HiddenResponseFields)
         {
             if (hidden.Length == name.Length && System.Text.Ascii.EqualsIgnoreCase(hidden, name))

@@ -96,7 +96,7 @@ internal sealed class UpstreamPool
 
     /// <summary>Connections opened / leases served from the pool (for tests and metrics).</summary>
     public long Created => Interlocked.Read(ref _created);
-    public long Reused => Interlocked.Read(ref _reused);
+    public long Reused => Volatile.Read(ref _reused);
 
     public void CountCreated() => Interlocked.Increment(ref _created);
 
@@ -153,6 +153,7 @@ internal sealed class UpstreamPool
                 if (now - c.IdleSince <= IdleTimeoutTicks && c.IsReusable())
                 {
                     found = c;
+                    _reused++; // under the lock: no locked instruction of its own
                     break;
                 }
                 (stale ??= []).Add(c);
@@ -160,10 +161,6 @@ internal sealed class UpstreamPool
         }
         _budget?.Release(popped);
         CloseAll(stale);
-        if (found is not null)
-        {
-            Interlocked.Increment(ref _reused);
-        }
         return found;
     }
 
