@@ -45,7 +45,6 @@ declare -A ROW
 NOTES=()
 note() { NOTES+=("$*"); log "$*"; }
 
-proxy_label() { case "$1" in fastproxy) echo FastProxy ;; nginx) echo nginx ;; haproxy) echo HAProxy ;; esac; }
 
 for proxy in $PROXIES; do
   label=$(proxy_label "$proxy")

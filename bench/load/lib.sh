@@ -196,6 +196,28 @@ wait_http() {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# Scenarios and names shared by run.sh, paired.sh and idle-conns.sh (CONNECTIONS is read when they are called).
+
+scenario_path() { case "$1" in A | C) echo /100 ;; B) echo /16k ;; esac; }
+scenario_label() {
+  case "$1" in
+    A) echo "A: 100 B, $CONNECTIONS keep-alive conns" ;;
+    B) echo "B: 16 KiB, $CONNECTIONS keep-alive conns" ;;
+    C) echo "C: 100 B, new conn per request, $CONNECTIONS conns" ;;
+  esac
+}
+proxy_label() { case "$1" in fastproxy) echo FastProxy ;; nginx) echo nginx ;; haproxy) echo HAProxy ;; esac; }
+
+# run_wrk OUTFILE SECONDS SCENARIO [PORT] : wrk pinned to the client core, against PORT (PROXY_PORT by default);
+# -H "Connection: close" for scenario C.
+run_wrk() {
+  local out=$1 secs=$2 scen=$3 port=${4:-$PROXY_PORT} hdr=()
+  [ "$scen" = C ] && hdr=(-H "Connection: close")
+  run_waited "$out" taskset -c "$CLIENT_CORE" timeout $((secs + 60)) \
+    wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --timeout 5s --latency "${hdr[@]}" "http://127.0.0.1:$port$(scenario_path "$scen")" || true
+}
+
+# ---------------------------------------------------------------------------------------------------------------
 # Backend: Debian's nginx with its own config, 100-byte body on /100 (return 200) and 16 KiB file on /16k.
 
 BODY_100="fastproxy-load-benchmark-100-byte-body:0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY"

@@ -47,16 +47,6 @@ CLK_TCK=$(getconf CLK_TCK)
 RESULTS="$WORK_DIR/results.tsv"
 : >"$RESULTS"
 
-scenario_path() { case "$1" in A | C) echo /100 ;; B) echo /16k ;; esac; }
-scenario_label() {
-  case "$1" in
-    A) echo "A: 100 B, $CONNECTIONS keep-alive conns" ;;
-    B) echo "B: 16 KiB, $CONNECTIONS keep-alive conns" ;;
-    C) echo "C: 100 B, new conn per request, $CONNECTIONS conns" ;;
-  esac
-}
-proxy_label() { case "$1" in fastproxy) echo FastProxy ;; nginx) echo nginx ;; haproxy) echo HAProxy ;; esac; }
-
 # Each proxy on its own port, all pinned to PROXY_CORE; the configs are the ones run.sh uses.
 BASE_PORT=$PROXY_PORT
 declare -A PORT PID
@@ -77,14 +67,6 @@ for proxy in $PROXIES; do
   PID[$proxy]=$PROXY_PID
   log "$(proxy_label "$proxy") pid $PROXY_PID on core $PROXY_CORE, 127.0.0.1:$PROXY_PORT"
 done
-
-# run_wrk OUTFILE SECONDS SCENARIO PORT
-run_wrk() {
-  local out=$1 secs=$2 scen=$3 port=$4 hdr=()
-  [ "$scen" = C ] && hdr=(-H "Connection: close")
-  run_waited "$out" taskset -c "$CLIENT_CORE" timeout $((secs + 60)) \
-    wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --timeout 5s --latency "${hdr[@]}" "http://127.0.0.1:$port$(scenario_path "$scen")" || true
-}
 
 read -r -a ORDER <<<"$PROXIES"
 n_proxies=${#ORDER[@]}

@@ -51,24 +51,6 @@ RAW="$WORK_DIR/raw.log"
 : >"$RAW"
 CLK_TCK=$(getconf CLK_TCK)
 
-scenario_path() { case "$1" in A | C) echo /100 ;; B) echo /16k ;; esac; }
-scenario_label() {
-  case "$1" in
-    A) echo "A: 100 B, $CONNECTIONS keep-alive conns" ;;
-    B) echo "B: 16 KiB, $CONNECTIONS keep-alive conns" ;;
-    C) echo "C: 100 B, new conn per request, $CONNECTIONS conns" ;;
-  esac
-}
-proxy_label() { case "$1" in fastproxy) echo FastProxy ;; nginx) echo nginx ;; haproxy) echo HAProxy ;; esac; }
-
-# run_wrk OUTFILE SECONDS SCENARIO : wrk pinned to the client core; -H "Connection: close" for scenario C.
-run_wrk() {
-  local out=$1 secs=$2 scen=$3 hdr=()
-  [ "$scen" = C ] && hdr=(-H "Connection: close")
-  run_waited "$out" taskset -c "$CLIENT_CORE" timeout $((secs + 60)) \
-    wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --timeout 5s --latency "${hdr[@]}" "http://127.0.0.1:$PROXY_PORT$(scenario_path "$scen")" || true
-}
-
 # wrk latency ("412.50us", "1.23ms", "1.02s", "1.00m") -> milliseconds.
 to_ms() {
   awk -v v="$1" 'BEGIN {
