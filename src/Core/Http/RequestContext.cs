@@ -16,7 +16,11 @@ namespace FastProxy.Http;
 /// </summary>
 internal sealed partial class RequestContext
 {
+    // Twice a ~2 KiB head plus slack: most request heads (a browser's with a few cookies) fit.
+    private const int OwnBufferSize = 4096;
+
     private byte[]? _buffer;
+    private byte[]? _own;
     private IMemoryOwner<byte>? _block;
     private int _headLength;
     private int _hostOffset;
@@ -57,7 +61,6 @@ internal sealed partial class RequestContext
     public void UnbindConnection()
     {
         EndRequest();
-        ReturnBuffer();
         _transport = null;
         _local = null;
         Snapshot = null!;
@@ -149,11 +152,11 @@ internal sealed partial class RequestContext
         HeadBytes.Slice(field.NameOffset, field.ValueOffset + field.ValueLength - field.NameOffset);
 
     /// <summary>
-    /// Starts a request: copies the head into a rented buffer big enough for the head, the host and the normalised
-    /// path (both at most as long as what they are derived from). The block pool's blocks are 16 KiB: every head up to
-    /// 8 KiB; larger ones use ArrayPool. A block stays with the connection for its next request (renting and
-    /// returning one per request went through the pool's shared queue twice), until the connection parks or closes:
-    /// an idle connection holds none.
+    /// Starts a request: copies the head into a buffer big enough for the head, the host and the normalised path (both
+    /// at most as long as what they are derived from). The usual head (up to ~2 KiB) goes into this context's own
+    /// buffer, kept with it in the connection pool: a request rents nothing (renting a block per request went through
+    /// the block pool's shared queue twice), and a parked or closed connection holds none. Bigger heads rent a block of
+    /// the pipes' pool (16 KiB: heads up to 8 KiB) or, beyond, an ArrayPool array, for the request only.
     /// </summary>
     public void BeginRequest(HttpRequestHead head)
     {
@@ -163,11 +166,14 @@ internal sealed partial class RequestContext
         if (_buffer is null || _buffer.Length < needed)
         {
             ReturnBuffer();
-            if (needed <= PinnedBlockMemoryPool.Shared.MaxBufferSize)
+            if (needed <= OwnBufferSize)
             {
-                // Almost every head: a block of the pipes' own pool. ArrayPool.Shared would not do here: its caches
-                // hold a few arrays per core, so with hundreds of requests in flight most rentals allocated anew
-                // (measured: ~1.5 KB per request at 200 connections).
+                _buffer = _own ??= new byte[OwnBufferSize];
+            }
+            else if (needed <= PinnedBlockMemoryPool.Shared.MaxBufferSize)
+            {
+                // ArrayPool.Shared would not do here: its caches hold a few arrays per core, so with hundreds of
+                // requests in flight most rentals allocated anew (measured: ~1.5 KB per request at 200 connections).
                 _block = PinnedBlockMemoryPool.Shared.Rent();
                 MemoryMarshal.TryGetArray<byte>(_block.Memory, out var segment);
                 _buffer = segment.Array!;
@@ -242,11 +248,11 @@ internal sealed partial class RequestContext
         return -1;
     }
 
-    /// <summary>Ends the request; a head buffer from ArrayPool (a head over 8 KiB) goes back now, a block stays.</summary>
+    /// <summary>Ends the request; a rented head buffer (a head over ~2 KiB) goes back now, the context's own stays.</summary>
     public void EndRequest()
     {
         EndLimits();
-        if (_block is null)
+        if (!ReferenceEquals(_buffer, _own))
         {
             ReturnBuffer();
         }
@@ -259,7 +265,11 @@ internal sealed partial class RequestContext
 
     private void ReturnBuffer()
     {
-        if (_block is not null)
+        if (ReferenceEquals(_buffer, _own))
+        {
+            // Not rented: it stays with this context.
+        }
+        else if (_block is not null)
         {
             _block.Dispose();
             _block = null;

@@ -31,29 +31,46 @@ public sealed class RequestContextTests
 
         context.BeginRequest(Parse("GET /second/longer HTTP/1.1\r\nHost: b\r\n\r\n"));
 
-        // The block (pinned: its address is stable) stays with the connection between requests.
+        // The context's own buffer (a new array only once) serves every usual head.
         Assert.True(Unsafe.AreSame(ref first, ref MemoryMarshal.GetReference(context.HeadBytes)));
         Assert.Equal("GET /second/longer HTTP/1.1\r\nHost: b\r\n\r\n", Encoding.ASCII.GetString(context.HeadBytes));
         context.UnbindConnection();
     }
 
-    [Fact]
-    public void EndRequest_HeadLargerThanABlock_NextSmallHeadTakesABlock()
+    [Theory]
+    [InlineData(3000)]  // a block of the pipes' pool
+    [InlineData(9000)]  // beyond a block: ArrayPool
+    public void EndRequest_BigHeadThenSmallOnes_BigBufferOnlyForItsRequestSmallOnesShareTheOwn(int fieldLength)
     {
         var context = NewContext();
-        var big = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + new string('x', 9000) + "\r\n\r\n";
+        context.BeginRequest(Parse("GET /small HTTP/1.1\r\nHost: a\r\n\r\n"));
+        ref byte own = ref MemoryMarshal.GetReference(context.HeadBytes);
+        context.EndRequest();
+
+        var big = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + new string('x', fieldLength) + "\r\n\r\n";
         context.BeginRequest(Parse(big));
         Assert.Equal(big, Encoding.ASCII.GetString(context.HeadBytes));
+        Assert.False(Unsafe.AreSame(ref own, ref MemoryMarshal.GetReference(context.HeadBytes)));
         context.EndRequest();
 
-        context.BeginRequest(Parse("GET /small HTTP/1.1\r\nHost: a\r\n\r\n"));
-        ref byte small = ref MemoryMarshal.GetReference(context.HeadBytes);
-        context.EndRequest();
         context.BeginRequest(Parse("GET /again HTTP/1.1\r\nHost: a\r\n\r\n"));
 
-        // The big head's ArrayPool buffer went back at the end of its request; the small heads share one block.
-        Assert.True(Unsafe.AreSame(ref small, ref MemoryMarshal.GetReference(context.HeadBytes)));
+        Assert.True(Unsafe.AreSame(ref own, ref MemoryMarshal.GetReference(context.HeadBytes)));
         Assert.Equal("GET /again HTTP/1.1\r\nHost: a\r\n\r\n", Encoding.ASCII.GetString(context.HeadBytes));
         context.UnbindConnection();
+    }
+
+    [Fact]
+    public void UnbindConnection_ContextReusedForAnotherConnection_KeepsItsOwnBuffer()
+    {
+        var context = NewContext();
+        context.BeginRequest(Parse("GET /first HTTP/1.1\r\nHost: a\r\n\r\n"));
+        ref byte own = ref MemoryMarshal.GetReference(context.HeadBytes);
+        context.UnbindConnection();
+
+        context.BeginRequest(Parse("GET /other HTTP/1.1\r\nHost: b\r\n\r\n"));
+
+        Assert.True(Unsafe.AreSame(ref own, ref MemoryMarshal.GetReference(context.HeadBytes)));
+        Assert.Equal("GET /other HTTP/1.1\r\nHost: b\r\n\r\n", Encoding.ASCII.GetString(context.HeadBytes));
     }
 }
