@@ -265,16 +265,12 @@ internal sealed partial class RequestContext
 
     private void ReturnBuffer()
     {
-        if (ReferenceEquals(_buffer, _own))
-        {
-            // Not rented: it stays with this context.
-        }
-        else if (_block is not null)
+        if (_block is not null)
         {
             _block.Dispose();
             _block = null;
         }
-        else if (_buffer is not null)
+        else if (_buffer is not null && !ReferenceEquals(_buffer, _own)) // the own buffer stays with this context
         {
             ArrayPool<byte>.Shared.Return(_buffer);
         }

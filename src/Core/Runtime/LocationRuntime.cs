@@ -139,6 +139,7 @@ internal sealed partial class LocationRuntime
 
     // Bit n set: some hidden name is n bytes long (bit 63: 63 or more).
     private readonly ulong _hiddenLengths;
+
     public bool PassUpstreamDate { get; }
     public bool PassUpstreamServer { get; }
 
