@@ -15,12 +15,16 @@ public sealed class ServerSelectionTests : IDisposable
     private NginxTestConfig Load(string servers) =>
         NginxTestConfig.Load($"events {{ }}\nhttp {{\n{servers}\n}}\n", Path.Combine(_dir, "test.conf"), _dir);
 
-    private static async Task<string[]> AnswersAsync(RawClient client, params string[] hosts)
+    /// <summary>One request per "host" (for "/") or "host/path", in turn on the connection; the bodies.</summary>
+    private static async Task<string[]> AnswersAsync(RawClient client, params string[] targets)
     {
-        var answers = new string[hosts.Length];
-        for (int i = 0; i < hosts.Length; i++)
+        var answers = new string[targets.Length];
+        for (int i = 0; i < targets.Length; i++)
         {
-            await client.SendAsync($"GET / HTTP/1.1\r\nHost: {hosts[i]}\r\n\r\n");
+            int slash = targets[i].IndexOf('/');
+            string host = slash < 0 ? targets[i] : targets[i][..slash];
+            string path = slash < 0 ? "/" : targets[i][slash..];
+            await client.SendAsync($"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
             var response = await client.ReadResponseAsync();
             Assert.Equal(200, response.Status);
             answers[i] = response.BodyText;
@@ -63,5 +67,28 @@ public sealed class ServerSelectionTests : IDisposable
 
         // Same connection, next requests: the new snapshot's table for this address.
         Assert.Equal(["first", "other", "other"], await AnswersAsync(client, "two.test", "other.test", "one.test"));
+    }
+
+    [Fact]
+    public async Task ServerSelection_RegexServerName_CapturesUsableInTheServer()
+    {
+        var file = Load("""
+            server { listen 127.0.0.1:8001; server_name app.test; return 200 "exact"; }
+            server { listen 127.0.0.1:8001; server_name ~^(?<user>[a-z]+)\.(users)\.test$;
+                location / { return 200 "user=$user second=$2"; }
+                location ~ ^/files/(.+)$ { return 200 "user=$user file=$1"; }
+            }
+            server { listen 127.0.0.1:8002; server_name ~^(?<tenant>[a-z]+)\.tenants\.test$; return 200 "tenant=$tenant"; }
+            """);
+        await using var proxy = await Proxy.StartAsync(file.Config);
+        await using var first = await RawClient.ConnectAsync(file.EndPoint(proxy.Server, 8001));
+        await using var second = await RawClient.ConnectAsync(file.EndPoint(proxy.Server, 8002));
+
+        // Named captures are variables for the whole request; a location regex's match replaces $1..$9 (nginx's
+        // regex_captures.html). Each request of a keep-alive connection gets its own.
+        Assert.Equal(["user=alice second=users", "user=bob file=a.txt", "exact", "user=carol second=users"],
+            await AnswersAsync(first, "alice.users.test", "BOB.users.test/files/a.txt", "app.test", "carol.users.test"));
+        // The only server of its address, named by a regex: still matched, for its captures.
+        Assert.Equal(["tenant=acme", "tenant="], await AnswersAsync(second, "acme.tenants.test", "other.test"));
     }
 }

@@ -545,7 +545,7 @@ internal sealed partial class Http1Connection
         var host = head.AuthorityOffset >= 0 ? bytes.Slice(head.AuthorityOffset, head.AuthorityLength)
             : head.HostFieldIndex >= 0 ? _context.GetValue(head.Fields[head.HostFieldIndex]) : default;
         _context.SetHost(host);
-        var server = _listen!.Names.Select(_context.Host);
+        var server = _listen!.Names.Select(_context.Host, snapshot.UsesCaptures ? _context : null);
         _context.Server = server;
         _log.HasServer = true;
         if (_requests >= server.Config.KeepaliveRequests)

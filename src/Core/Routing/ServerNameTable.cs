@@ -20,7 +20,8 @@ internal sealed class ServerNameTable
     private readonly Dictionary<string, ServerRoute>.AlternateLookup<ReadOnlySpan<char>> _tail;
     private readonly (Regex Regex, ServerRoute Server)[] _regexes;
     private readonly bool _hasWildcards;
-    // One server on this address: every host selects it (by name or as the default), so no lookup is needed.
+    // One server on this address and no regex name (whose captures a request may read): every host selects it (by
+    // name or as the default), so no lookup is needed.
     private readonly bool _single;
 
     public ServerNameTable(IPEndPoint endPoint, List<ServerRoute> servers)
@@ -81,7 +82,7 @@ internal sealed class ServerNameTable
         _tail = tail.GetAlternateLookup<ReadOnlySpan<char>>();
         _hasWildcards = head.Count > 0 || tail.Count > 0;
         _regexes = [.. regexes];
-        _single = servers.Count == 1;
+        _single = servers.Count == 1 && regexes.Count == 0;
     }
 
     public IPEndPoint EndPoint { get; }
@@ -89,7 +90,12 @@ internal sealed class ServerNameTable
     /// <summary>The default server of this address.</summary>
     public ServerRoute Default { get; }
 
-    public ServerRoute Select(ReadOnlySpan<byte> rawHost)
+    /// <summary>
+    /// The server for a Host. With <paramref name="captures"/>, a server chosen by a regex name leaves its groups in
+    /// the request as nginx does ($1..$9 until the next match, named ones as variables: <c>server_name
+    /// ~^(?&lt;user&gt;.+)\.example\.net$;</c> gives <c>$user</c>); pass it only when the configuration reads captures.
+    /// </summary>
+    public ServerRoute Select(ReadOnlySpan<byte> rawHost, Http.RequestContext? captures = null)
     {
         if (_single)
         {
@@ -104,7 +110,7 @@ internal sealed class ServerNameTable
             {
                 return Default;
             }
-            return Select((ReadOnlySpan<char>)buffer.Slice(0, length)) ?? Default;
+            return Select((ReadOnlySpan<char>)buffer.Slice(0, length), captures) ?? Default;
         }
         finally
         {
@@ -116,7 +122,7 @@ internal sealed class ServerNameTable
     }
 
     /// <summary>Looks up a host that is already lower case, without port or trailing dot; null = use the default.</summary>
-    internal ServerRoute? Select(ReadOnlySpan<char> host)
+    internal ServerRoute? Select(ReadOnlySpan<char> host, Http.RequestContext? captures = null)
     {
         if (_exact.TryGetValue(host, out var server))
         {
@@ -145,10 +151,33 @@ internal sealed class ServerNameTable
         {
             if (regex.IsMatch(host))
             {
+                if (captures is not null)
+                {
+                    Capture(regex, host, captures);
+                }
                 return route;
             }
         }
         return null;
+    }
+
+    private static void Capture(Regex regex, ReadOnlySpan<char> host, Http.RequestContext context)
+    {
+        byte[]? rented = null;
+        Span<byte> bytes = host.Length <= 256 ? stackalloc byte[256] : (rented = ArrayPool<byte>.Shared.Rent(host.Length));
+        try
+        {
+            // Each char is one byte of the Host as sent (NormalizeToChars widened them): Latin-1 gives the bytes back.
+            int length = Encoding.Latin1.GetBytes(host, bytes);
+            Runtime.RegexCaptures.Match(regex, bytes[..length], context, capture: true);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
     }
 }
 
