@@ -208,6 +208,16 @@ scenario_label() {
 }
 proxy_label() { case "$1" in fastproxy) echo FastProxy ;; nginx) echo nginx ;; haproxy) echo HAProxy ;; esac; }
 
+# check_settings : DURATION WARMUP CONNECTIONS ROUNDS positive integers, PROXIES and SCENARIOS known ones.
+check_settings() {
+  local v p s
+  for v in DURATION WARMUP CONNECTIONS ROUNDS; do
+    [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer (got '${!v}')"
+  done
+  for p in $PROXIES; do case "$p" in fastproxy | nginx | haproxy) ;; *) die "unknown proxy '$p' in PROXIES" ;; esac; done
+  for s in $SCENARIOS; do case "$s" in A | B | C) ;; *) die "unknown scenario '$s' in SCENARIOS" ;; esac; done
+}
+
 # run_wrk OUTFILE SECONDS SCENARIO [PORT] : wrk pinned to the client core, against PORT (PROXY_PORT by default);
 # -H "Connection: close" for scenario C.
 run_wrk() {

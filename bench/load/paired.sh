@@ -29,11 +29,7 @@ SCENARIOS=${SCENARIOS:-A}
 PROXIES=${PROXIES:-"fastproxy nginx haproxy"}
 FASTPROXY_CMD=${FASTPROXY_CMD:-}
 
-for v in DURATION WARMUP CONNECTIONS ROUNDS; do
-  [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer (got '${!v}')"
-done
-for p in $PROXIES; do case "$p" in fastproxy | nginx | haproxy) ;; *) die "unknown proxy '$p' in PROXIES" ;; esac; done
-for s in $SCENARIOS; do case "$s" in A | B | C) ;; *) die "unknown scenario '$s' in SCENARIOS" ;; esac; done
+check_settings
 case " $PROXIES " in *" fastproxy "*) ;; *) die "PROXIES must include fastproxy (the ratios are FastProxy's)" ;; esac
 [ "$(echo $PROXIES | wc -w)" -ge 2 ] || die "PROXIES needs FastProxy and at least one peer"
 

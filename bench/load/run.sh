@@ -35,11 +35,7 @@ GC_COUNTERS=${GC_COUNTERS:-auto}
 FASTPROXY_CMD=${FASTPROXY_CMD:-}
 FASTPROXY_GC_CMD=${FASTPROXY_GC_CMD:-}
 
-for v in DURATION WARMUP CONNECTIONS ROUNDS; do
-  [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer (got '${!v}')"
-done
-for p in $PROXIES; do case "$p" in fastproxy | nginx | haproxy) ;; *) die "unknown proxy '$p' in PROXIES" ;; esac; done
-for s in $SCENARIOS; do case "$s" in A | B | C) ;; *) die "unknown scenario '$s' in SCENARIOS" ;; esac; done
+check_settings
 
 ensure_commands nginx haproxy wrk curl taskset pgrep ss
 [ "$(nproc --all)" -ge 2 ] || die "needs at least 2 cores (proxy on core $PROXY_CORE, client and backend on core $CLIENT_CORE)"

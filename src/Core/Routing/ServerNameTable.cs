@@ -169,7 +169,7 @@ internal sealed class ServerNameTable
         {
             // Each char is one byte of the Host as sent (NormalizeToChars widened them): Latin-1 gives the bytes back.
             int length = Encoding.Latin1.GetBytes(host, bytes);
-            Runtime.RegexCaptures.Match(regex, bytes[..length], context, capture: true);
+            Runtime.RegexCaptures.Capture(regex, bytes[..length], context); // matched already: groups only
         }
         finally
         {

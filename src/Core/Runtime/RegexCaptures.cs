@@ -136,23 +136,31 @@ internal sealed class RegexCaptures
         {
             ArrayPool<char>.Shared.Return(chars);
         }
-        if (!matched || !capture)
+        if (matched && capture)
         {
-            return matched;
+            Capture(regex, subject, context);
         }
+        return matched;
+    }
+
+    /// <summary>
+    /// Records the groups of a match already made on <paramref name="subject"/> (<see cref="Match"/>'s second half, for
+    /// a caller that tested the regex itself): a string and a Match when the regex has groups, nothing else.
+    /// </summary>
+    public static void Capture(Regex regex, ReadOnlySpan<byte> subject, RequestContext context)
+    {
         var info = For(regex);
         if (!info.HasGroups)
         {
             // ngx_http_regex_exec sets r->ncaptures from every match: after a regex without groups, $1..$9 are empty.
             context.ClearCaptures();
-            return true;
+            return;
         }
         var match = regex.Match(Encoding.Latin1.GetString(subject));
         if (match.Success)
         {
             context.SetCaptures(match, subject, info);
         }
-        return true;
     }
 
     /// <summary>True when a template reads a capture: $1..$9, or a name that no <c>map</c> defines (a named capture).</summary>
