@@ -38,7 +38,8 @@ internal sealed class TlsConnection : IDuplexPipe
         _stream = stream;
         _transport = transport;
         _input = new TlsPipeReader(stream, readAhead);
-        _output = new TlsPipeWriter(stream);
+        // Client connections encrypt synchronously into the transport (TlsPipeWriter); upstreams write asynchronously.
+        _output = new TlsPipeWriter(stream, readAhead ? null : transport.Output);
     }
 
     public PipeReader Input => _input;
@@ -90,7 +91,7 @@ internal sealed class TlsConnection : IDuplexPipe
         }
         if (_output.HasBuffered)
         {
-            await _output.WriteBufferedAsync();
+            await _output.FlushBufferedAsync();
         }
         if (_output.Failed || _transport.IsAborted)
         {

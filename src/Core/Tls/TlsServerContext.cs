@@ -394,6 +394,9 @@ internal sealed class TlsServerContext
                     ClientCertificateRequired = false,
                     CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                     AllowTlsResume = resume,
+                    // Client-initiated renegotiation is refused, as nginx does (SSL_OP_NO_RENEGOTIATION; CVE-2009-3555);
+                    // TlsPipeWriter's synchronous writes rely on it.
+                    AllowRenegotiation = false,
                 };
                 choices[i] = new CertificateChoice(certificate, options);
             }

@@ -26,8 +26,25 @@ internal sealed class DuplexPipeStream(IDuplexPipe transport) : Stream
     public override long Length => throw new NotSupportedException();
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default) =>
-        ReadCoreAsync(destination, cancellationToken);
+    public override ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        // SslStream reads a record's bytes right after its zero-byte read saw them arrive: those complete here,
+        // without an async method in between.
+        if (_input.TryRead(out var result))
+        {
+            var buffer = result.Buffer;
+            if (!buffer.IsEmpty)
+            {
+                return new(Take(buffer, destination.Span));
+            }
+            _input.AdvanceTo(buffer.End);
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                return new(0);
+            }
+        }
+        return ReadCoreAsync(destination, cancellationToken);
+    }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadCoreAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -53,36 +70,59 @@ internal sealed class DuplexPipeStream(IDuplexPipe transport) : Stream
                 }
                 continue;
             }
-            if (destination.IsEmpty)
-            {
-                _input.AdvanceTo(buffer.Start);
-                return 0;
-            }
-            int count = (int)Math.Min(buffer.Length, destination.Length);
-            var slice = buffer.Slice(0, count);
-            slice.CopyTo(destination.Span);
-            _input.AdvanceTo(slice.End);
-            return count;
+            return Take(buffer, destination.Span);
         }
     }
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) =>
-        WriteCoreAsync(source, cancellationToken);
+    /// <summary>Copies what fits of <paramref name="buffer"/> (not empty) and consumes it; a zero-byte read consumes nothing.</summary>
+    private int Take(in ReadOnlySequence<byte> buffer, Span<byte> destination)
+    {
+        if (destination.IsEmpty)
+        {
+            _input.AdvanceTo(buffer.Start);
+            return 0;
+        }
+        int count = (int)Math.Min(buffer.Length, destination.Length);
+        var slice = buffer.Slice(0, count);
+        slice.CopyTo(destination);
+        _input.AdvanceTo(slice.End);
+        return count;
+    }
 
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        WriteCoreAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    /// <summary>Hands the bytes (TLS records) to the send loop and waits for backpressure to allow more.</summary>
-    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder))]
-    private async ValueTask WriteCoreAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
     {
         _output.Write(source.Span);
-        var result = await _output.FlushAsync(cancellationToken);
+        var flush = _output.FlushAsync(cancellationToken);
+        if (!flush.IsCompletedSuccessfully)
+        {
+            return AwaitFlushAsync(flush);
+        }
+        var result = flush.Result;
+        return result.IsCompleted || result.IsCanceled ? ValueTask.FromException(ClosedException()) : default;
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <summary>Waits for backpressure to allow more after the bytes (TLS records) went to the transport.</summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder))]
+    private static async ValueTask AwaitFlushAsync(ValueTask<FlushResult> flush)
+    {
+        var result = await flush;
         if (result.IsCompleted || result.IsCanceled)
         {
-            throw new IOException("The connection was closed.");
+            throw ClosedException();
         }
     }
+
+    private static IOException ClosedException() => new("The connection was closed.");
+
+    /// <summary>
+    /// Buffers the bytes in the transport without flushing: <see cref="System.Net.Security.SslStream"/>'s synchronous
+    /// Write encrypts into this, and its caller (<see cref="Tls.TlsPipeWriter"/>) flushes the transport itself and waits
+    /// for backpressure there, so a write never blocks the thread.
+    /// </summary>
+    public override void Write(ReadOnlySpan<byte> source) => _output.Write(source);
 
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -92,7 +132,7 @@ internal sealed class DuplexPipeStream(IDuplexPipe transport) : Stream
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
 
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count).GetAwaiter().GetResult();
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 

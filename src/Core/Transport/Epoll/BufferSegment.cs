@@ -37,6 +37,9 @@ internal sealed unsafe class BufferSegment : ReadOnlySequenceSegment<byte>
 
     public Span<byte> FreeSpan => _array.AsSpan(End);
 
+    /// <summary>Writes the block's data (or its first <paramref name="count"/> bytes) to a stream, from the array itself.</summary>
+    public void Write(Stream stream, int count = -1) => stream.Write(_array, 0, count < 0 ? End : count);
+
     public void Grow(int count)
     {
         End += count;
