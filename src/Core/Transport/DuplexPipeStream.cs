@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
 using FastProxy.Infrastructure;
 
 namespace FastProxy.Transport;
@@ -15,10 +16,25 @@ namespace FastProxy.Transport;
 /// gone throws <see cref="IOException"/>, which is what SslStream expects of a broken stream; the TLS pumps and the
 /// handshake code turn it into a value.
 /// </remarks>
-internal sealed class DuplexPipeStream(IDuplexPipe transport) : Stream
+internal sealed class DuplexPipeStream : Stream, IValueTaskSource<int>
 {
-    private readonly PipeReader _input = transport.Input;
-    private readonly PipeWriter _output = transport.Output;
+    private readonly PipeReader _input;
+    private readonly PipeWriter _output;
+    private readonly Action _resumeRead;
+
+    // The read waiting for the transport: one at a time (SslStream never overlaps its reads), completed straight from
+    // the transport's continuation, without an async method (and its ExecutionContext run) in between.
+    private ManualResetValueTaskSourceCore<int> _read;
+    private ValueTaskAwaiter<ReadResult> _transportRead;
+    private Memory<byte> _destination;
+
+    public DuplexPipeStream(IDuplexPipe transport)
+    {
+        _input = transport.Input;
+        _output = transport.Output;
+        _resumeRead = ResumeRead;
+        _read.RunContinuationsAsynchronously = false;
+    }
 
     public override bool CanRead => true;
     public override bool CanWrite => true;
@@ -26,34 +42,89 @@ internal sealed class DuplexPipeStream(IDuplexPipe transport) : Stream
     public override long Length => throw new NotSupportedException();
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
-    {
-        // SslStream reads a record's bytes right after its zero-byte read saw them arrive: those complete here,
-        // without an async method in between.
-        if (_input.TryRead(out var result))
-        {
-            var buffer = result.Buffer;
-            if (!buffer.IsEmpty)
-            {
-                return new(Take(buffer, destination.Span));
-            }
-            _input.AdvanceTo(buffer.End);
-            if (result.IsCompleted || result.IsCanceled)
-            {
-                return new(0);
-            }
-        }
-        return ReadCoreAsync(destination, cancellationToken);
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadCoreAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
     /// <summary>
     /// Copies what the transport has received. A zero-byte read (SslStream's way to wait for data without holding a
     /// buffer) returns once data is there, consuming nothing. The end of input (FIN, reset, abort, or a cancelled
     /// read at close) reads as 0.
     /// </summary>
+    public override ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.CanBeCanceled)
+        {
+            return ReadCoreAsync(destination, cancellationToken); // the handshake's reads, bounded by a token
+        }
+        while (true)
+        {
+            var pending = _input.ReadAsync();
+            if (!pending.IsCompleted)
+            {
+                _destination = destination;
+                _read.Reset();
+                _transportRead = pending.GetAwaiter();
+                _transportRead.UnsafeOnCompleted(_resumeRead);
+                return new(this, _read.Version);
+            }
+            if (TryTake(pending.Result, destination.Span, out int count))
+            {
+                return new(count);
+            }
+        }
+    }
+
+    private void ResumeRead()
+    {
+        int count;
+        try
+        {
+            var result = _transportRead.GetResult();
+            _transportRead = default;
+            while (!TryTake(result, _destination.Span, out count))
+            {
+                var pending = _input.ReadAsync();
+                if (!pending.IsCompleted)
+                {
+                    _transportRead = pending.GetAwaiter();
+                    _transportRead.UnsafeOnCompleted(_resumeRead);
+                    return;
+                }
+                result = pending.Result;
+            }
+        }
+        catch (Exception e)
+        {
+            _destination = default;
+            _read.SetException(e);
+            return;
+        }
+        _destination = default;
+        _read.SetResult(count); // SslStream's read goes on here, and may read again
+    }
+
+    /// <summary>A read's result: bytes copied, or the end (true); false when the transport woke with nothing new.</summary>
+    private bool TryTake(in ReadResult result, Span<byte> destination, out int count)
+    {
+        var buffer = result.Buffer;
+        if (!buffer.IsEmpty)
+        {
+            count = Take(buffer, destination);
+            return true;
+        }
+        _input.AdvanceTo(buffer.End);
+        count = 0;
+        return result.IsCompleted || result.IsCanceled;
+    }
+
+    int IValueTaskSource<int>.GetResult(short token) => _read.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _read.GetStatus(token);
+
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _read.OnCompleted(continuation, state, token, flags);
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadCoreAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <summary>A read with a token (the handshake's): the same, as an async method.</summary>
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadCoreAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
