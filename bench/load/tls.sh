@@ -3,6 +3,7 @@
 #
 #   bash bench/load/tls.sh                  # both proxies, both scenarios, 10 s each
 #   DURATION=5 PROXIES=fastproxy bash bench/load/tls.sh
+#   PAIRED=1 ROUNDS=16 bash bench/load/tls.sh   # both at once, short alternating rounds, per-round ratios
 #
 # Scenarios (wrk -t1, CONNECTIONS connections, 100-byte responses):
 #   keepalive   HTTPS keep-alive requests/s (one handshake per connection, then requests)
@@ -16,13 +17,22 @@
 # what each proxy negotiated).
 #
 # Environment: DURATION [10] WARMUP [2] CONNECTIONS [50] PROXIES ["fastproxy nginx"] PROXY_CORE [0] CLIENT_CORE [1]
-#   ROUNDS [1] rounds over all proxies (rows show each proxy's median round by req/s and the range)
+#   ROUNDS [1; 12 with PAIRED] rounds over all proxies (rows show each proxy's median round by req/s and the range)
+#   PAIRED [0] 1: FastProxy and nginx run at the same time (nginx on the ports + 10); each round measures both back to
+#   back (DURATION [3] s, WARMUP [1] s each, the order alternating) and the report (paired_report.py, as paired.sh's)
+#   gives the median of the per-round ratios: on a machine whose speed shifts every few seconds, the figure to trust
 #   QUIET_WAIT [30] before each measured run, wait up to this many seconds for both cores to be idle (90%)
 #   PROXY_PORT [23443] BACKEND_PORT [23080] FASTPROXY_CMD (command running FastProxy, "-c FILE" appended;
 #   default: dotnet publish of src/Host into the work dir) KEEP_TMP [0]
 # Needs nginx, wrk, openssl, curl, taskset (apt-get install -y nginx wrk openssl curl util-linux when missing).
 set -euo pipefail
 
+PAIRED=${PAIRED:-0}
+if [ "$PAIRED" = 1 ]; then
+  DURATION=${DURATION:-3}
+  WARMUP=${WARMUP:-1}
+  ROUNDS=${ROUNDS:-12}
+fi
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-50}
@@ -86,20 +96,25 @@ EOF
 TLS_DIRECTIVES="ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;
     ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384;
     ssl_session_cache off; ssl_session_tickets off;"
-PROXY_HTTP="access_log off; keepalive_requests 1000000;
+proxy_http() { # TLS_PORT PLAIN_PORT -> the http block both proxies run
+  echo "access_log off; keepalive_requests 1000000;
   upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; }
-  server { listen 127.0.0.1:$PROXY_PORT ssl; listen 127.0.0.1:$PLAIN_PORT; server_name bench.example.com;
+  server { listen 127.0.0.1:$1 ssl; listen 127.0.0.1:$2; server_name bench.example.com;
     $TLS_DIRECTIVES
     location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+}
+# Paired, both run at once: nginx listens 10 ports higher.
+NGINX_OFFSET=0
+[ "$PAIRED" = 1 ] && NGINX_OFFSET=10
 cat >"$WORK/nginx.conf" <<EOF
 worker_processes 1; daemon off; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
 events { worker_connections 4096; }
-http { $PROXY_HTTP }
+http { $(proxy_http $((PROXY_PORT + NGINX_OFFSET)) $((PLAIN_PORT + NGINX_OFFSET))) }
 EOF
 cat >"$WORK/fastproxy.conf" <<EOF
 error_log $WORK/fastproxy.err;
 events { worker_connections 4096; }
-http { $PROXY_HTTP }
+http { $(proxy_http "$PROXY_PORT" "$PLAIN_PORT") }
 EOF
 
 if [ -z "$FASTPROXY_CMD" ] && [[ " $PROXIES " == *" fastproxy "* ]]; then
@@ -115,15 +130,66 @@ wait_port "$BACKEND_PORT" http $!
 
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
-for round in $(seq "$ROUNDS"); do
-for proxy in $PROXIES; do
-  case "$proxy" in
+
+start_proxy() { # PROXY: its pid in STARTED
+  case "$1" in
     nginx) taskset -c "$PROXY_CORE" nginx -c "$WORK/nginx.conf" -p "$WORK" & ;;
     fastproxy) taskset -c "$PROXY_CORE" $FASTPROXY_CMD -c "$WORK/fastproxy.conf" & ;;
-    *) die "unknown proxy $proxy" ;;
+    *) die "unknown proxy $1" ;;
   esac
-  pid=$!
-  PIDS+=("$pid")
+  STARTED=$!
+  PIDS+=("$STARTED")
+}
+
+scenario_url() { # SCENARIO PORT_OFFSET
+  if [ "$1" = plain ]; then echo "http://127.0.0.1:$((PLAIN_PORT + $2))/"; else echo "https://127.0.0.1:$((PROXY_PORT + $2))/"; fi
+}
+
+if [ "$PAIRED" = 1 ]; then
+  [ "$(echo $PROXIES)" = "fastproxy nginx" ] || die "PAIRED=1 compares fastproxy with nginx: leave PROXIES unset"
+  declare -A OFFSET PROXY_PID
+  OFFSET[fastproxy]=0
+  OFFSET[nginx]=$NGINX_OFFSET
+  for proxy in $PROXIES; do
+    start_proxy "$proxy"
+    wait_port $((PROXY_PORT + OFFSET[$proxy])) https "$STARTED"
+    PROXY_PID[$proxy]=$STARTED
+    [ "$proxy" = nginx ] && PROXY_PID[nginx]=$(pgrep -P "$STARTED" | head -1) # the worker, whose CPU counts
+  done
+  for round in $(seq "$ROUNDS"); do
+    order="fastproxy nginx"
+    [ $((round % 2)) = 0 ] && order="nginx fastproxy"
+    for scenario in $SCENARIOS; do
+      hdr=()
+      [ "$scenario" = handshake ] && hdr=(-H "Connection: close")
+      for proxy in $order; do
+        url=$(scenario_url "$scenario" "${OFFSET[$proxy]}")
+        taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "${hdr[@]}" "$url" >/dev/null 2>&1 || true
+        t0=$(cpu_ticks "${PROXY_PID[$proxy]}")
+        out=$(taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${hdr[@]}" "$url" 2>&1 || true)
+        t1=$(cpu_ticks "${PROXY_PID[$proxy]}")
+        rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+        p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+        errs=$(awk '/Non-2xx or 3xx responses:/ {e += $NF} /Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} END {print e + 0}' <<<"$out")
+        [ -n "$rps" ] || die "wrk printed no result for $proxy in $scenario: $out"
+        printf '%s	%s	%s	%s	%s	%s	%s
+' "$scenario" "$round" "$proxy" "$rps" "$((t1 - t0))" "$p99" "$errs" >>"$RESULTS"
+      done
+    done
+    log "round $round of $ROUNDS: $(awk -F'	' -v r="$round" '$2 == r {printf "%s %s %.0f  ", $1, $3, $4}' "$RESULTS")"
+  done
+  echo
+  echo "TLS load, paired: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, wrk -t1 -c$CONNECTIONS, $ROUNDS rounds of"
+  echo "${WARMUP} s warm-up + ${DURATION} s measured per proxy (order alternating), both proxies running on core $PROXY_CORE."
+  echo
+  python3 "$BENCH_DIR/paired_report.py" "$RESULTS" "$(getconf CLK_TCK)" "$DURATION" "$PROXIES"
+  exit 0
+fi
+
+for round in $(seq "$ROUNDS"); do
+for proxy in $PROXIES; do
+  start_proxy "$proxy"
+  pid=$STARTED
   wait_port "$PROXY_PORT" https "$pid"
   negotiated=$(openssl s_client -connect "127.0.0.1:$PROXY_PORT" -servername bench.example.com </dev/null 2>/dev/null |
     sed -n 's/^New, \(TLSv[0-9.]*\), Cipher is \(.*\)$/\1 \2/p' | head -1)
