@@ -360,6 +360,44 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task Tls_TenMiBEachWay_StreamedWholeAndInOrder()
+    {
+        // Large bodies over TLS: the upload is decrypted record by record on demand, the download is encrypted into the
+        // transport in several-block flushes that wait for the socket's backpressure (TlsPipeWriter's synchronous path).
+        const int size = 10 * 1024 * 1024;
+        var payload = System.Security.Cryptography.RandomNumberGenerator.GetBytes(size);
+        var a = _pki.IssueEcdsa("a", ["a.example.test"]);
+        await using var backend = new TestBackend((request, c) =>
+            c.RespondAsync(200, System.Security.Cryptography.SHA256.HashData(request.Body).Concat(payload).ToArray()));
+        int port = FastProxyProcess.FreePort();
+        await using var server = await TlsProxy.StartAsync(Http($$"""
+            server {
+                listen 127.0.0.1:{{port}} ssl;
+                ssl_certificate {{a.CertificatePath}};
+                ssl_certificate_key {{a.KeyPath}};
+                client_max_body_size 0;
+                location / { proxy_pass http://{{backend.Address}}; }
+            }
+            """));
+        var (stream, reader) = await TlsProxy.ConnectAsync(port, "a.example.test", _pki.RootPath);
+        await using var _ = stream;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        var send = Task.Run(async () =>
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: {size}\r\n\r\n"), cts.Token);
+            await stream.WriteAsync(payload, cts.Token);
+        });
+        var head = await reader.ReadHeadAsync(cts.Token);
+        await send;
+        var body = await reader.ReadExactlyAsync(32 + size, cts.Token);
+
+        Assert.StartsWith("HTTP/1.1 200", head);
+        Assert.Equal(System.Security.Cryptography.SHA256.HashData(payload), body.AsSpan(0, 32).ToArray());
+        Assert.True(body.AsSpan(32).SequenceEqual(payload));
+    }
+
+    [Fact]
     public async Task Tls_PlainListen_SchemeHttpAndHttpsEmpty()
     {
         await using var server = await TlsProxy.StartAsync(Http("server { listen 127.0.0.1:0; location / { return 200 \"[$scheme] [$https]\"; } }"));
