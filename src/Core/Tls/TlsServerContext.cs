@@ -217,10 +217,20 @@ internal sealed class TlsServerContext
                     $"no \"ssl_certificate\" is defined in server{At(server.Config)}", serverName, remoteEndPoint);
             }
 
+            // A client offering TLS 1.3 negotiates it: the cipher policy (TLS 1.2 suites only) is left out, see CertificateChoice.
+            bool tls13 = choice.HasTls13Variant && status == ClientHelloStatus.Complete && hello.OffersTls13;
             var replay = new ClientHelloReplayStream(networkStream, buffer, length);
             buffer = null; // the replay stream returns it to the pool
             ssl = new SslStream(replay, leaveInnerStreamOpen: false);
-            await ssl.AuthenticateAsServerAsync(choice.Options, timeout.Token).ConfigureAwait(false);
+            await ssl.AuthenticateAsServerAsync(tls13 ? choice.Tls13Options : choice.Options, timeout.Token).ConfigureAwait(false);
+            if (tls13 && ssl.SslProtocol != SslProtocols.Tls13)
+            {
+                // Never expected (OpenSSL picks the highest version both offer); were it TLS 1.2, it would have been
+                // negotiated without ssl_ciphers: refuse it rather than serve it.
+                await ssl.DisposeAsync().ConfigureAwait(false);
+                ssl = null;
+                return Fail(networkStream, TlsHandshakeError.ProtocolMismatch, "TLS 1.3 offered but not negotiated", serverName, remoteEndPoint);
+            }
             var result = TlsHandshakeResult.Success(ssl, serverName, server.Config);
             ssl = null;
             return result;
@@ -313,12 +323,35 @@ internal sealed class TlsServerContext
 
     private static string At(ServerConfig server) => server.Source is null ? "" : " in " + server.Source;
 
+    /// <summary>The same options without the cipher policy, for clients that negotiate TLS 1.3.</summary>
+    private static SslServerAuthenticationOptions Tls13Variant(SslServerAuthenticationOptions options) => new()
+    {
+        ServerCertificateContext = options.ServerCertificateContext,
+        EnabledSslProtocols = options.EnabledSslProtocols,
+        ApplicationProtocols = options.ApplicationProtocols,
+        ClientCertificateRequired = options.ClientCertificateRequired,
+        CertificateRevocationCheckMode = options.CertificateRevocationCheckMode,
+        AllowTlsResume = options.AllowTlsResume,
+        AllowRenegotiation = options.AllowRenegotiation,
+    };
+
     /// <summary>A certificate with the SslStream options that present it (shared by all connections: SslStream copies them).</summary>
-    internal sealed class CertificateChoice(LoadedCertificate certificate, SslServerAuthenticationOptions options)
+    /// <remarks>
+    /// <see cref="Tls13Options"/> leaves the cipher policy out when <c>ssl_ciphers</c> is set: a policy only restricts
+    /// TLS 1.2 here (TLS 1.3 keeps OpenSSL's defaults, as nginx), and with one .NET builds a new OpenSSL context per
+    /// connection (~200 µs of CPU) and cannot resume sessions. The handshake checks that TLS 1.3 was negotiated.
+    /// </remarks>
+    internal sealed class CertificateChoice(LoadedCertificate certificate, SslServerAuthenticationOptions options,
+        SslServerAuthenticationOptions? tls13Options = null)
     {
         public LoadedCertificate Certificate { get; } = certificate;
 
         public SslServerAuthenticationOptions Options { get; } = options;
+
+        /// <summary>For a ClientHello offering TLS 1.3 (where enabled): <see cref="Options"/> without its cipher policy.</summary>
+        public SslServerAuthenticationOptions Tls13Options { get; } = tls13Options ?? options;
+
+        public bool HasTls13Variant => !ReferenceEquals(Tls13Options, Options);
     }
 
     /// <summary>One server block's TLS settings on this address.</summary>
@@ -361,9 +394,15 @@ internal sealed class TlsServerContext
             string sessionCache = (tls.SessionCache ?? "none").Trim();
             bool cacheOn = sessionCache.StartsWith("builtin", StringComparison.Ordinal) || sessionCache.StartsWith("shared", StringComparison.Ordinal);
             bool resume = tls.SessionTickets || cacheOn;
+            // ssl_ciphers lists TLS 1.2 suites only (nginx sets TLS 1.3's apart): a client offering TLS 1.3 where it is
+            // enabled negotiates TLS 1.3, whose suites the policy leaves at OpenSSL's defaults, so its handshake runs
+            // without the policy, on the OpenSSL context .NET shares (and resumes sessions in).
+            bool tls13WithoutPolicy = policy is not null && (protocols & SslProtocols.Tls13) != 0;
             if (resume && policy is not null)
             {
-                local.Add("ssl_ciphers is set: .NET does not reuse the OpenSSL context when a cipher policy is given, so TLS sessions are not resumed");
+                local.Add(tls13WithoutPolicy
+                    ? "ssl_ciphers is set: .NET does not reuse the OpenSSL context when a cipher policy is given, so TLS 1.2 sessions are not resumed (TLS 1.3 ones are)"
+                    : "ssl_ciphers is set: .NET does not reuse the OpenSSL context when a cipher policy is given, so TLS sessions are not resumed");
             }
             if (resume && !tls.SessionTickets)
             {
@@ -398,7 +437,8 @@ internal sealed class TlsServerContext
                     // TlsPipeWriter's synchronous writes rely on it.
                     AllowRenegotiation = false,
                 };
-                choices[i] = new CertificateChoice(certificate, options);
+                var tls13Options = tls13WithoutPolicy ? Tls13Variant(options) : null;
+                choices[i] = new CertificateChoice(certificate, options, tls13Options);
             }
             return new VirtualServer(config, index, choices, protocols, [.. tls12]);
         }

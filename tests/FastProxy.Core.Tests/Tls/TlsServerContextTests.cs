@@ -189,6 +189,29 @@ public sealed class TlsServerContextTests(TlsServerFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task AuthenticateAsync_SslCiphersAndTls13Client_ResumedWhileTls12StaysRestricted()
+    {
+        // ssl_ciphers restricts TLS 1.2 only: a TLS 1.3 client's handshake runs without the cipher policy, on the
+        // OpenSSL context .NET shares, so its session resumes; TLS 1.2 clients still get only the listed suites.
+        await using var server = StartApiAndWww(t => t with { Ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384" });
+        var session = Path.Combine(fixture.Pki.Directory, "session-" + Guid.NewGuid().ToString("N") + ".pem");
+        const string request = "GET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n";
+
+        var first = await Tools.RunAsync("openssl", SClientArgs(server, "-servername", "api.example.test", "-tls1_3", "-ign_eof", "-sess_out", session), request);
+        var second = await Tools.RunAsync("openssl", SClientArgs(server, "-servername", "api.example.test", "-tls1_3", "-ign_eof", "-sess_in", session), request);
+        var chacha13 = await Tools.OpenSslAsync(SClientArgs(server, "-servername", "api.example.test", "-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"));
+        var allowed12 = await Tools.OpenSslAsync(SClientArgs(server, "-servername", "api.example.test", "-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"));
+        var refused12 = await Tools.OpenSslAsync(SClientArgs(server, "-servername", "api.example.test", "-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"));
+
+        Assert.True(first.StdOut.Contains("New, TLSv1.3"), first.All);
+        Assert.True(second.StdOut.Contains("Reused, TLSv1.3"), second.All);
+        Assert.Contains("HTTP/1.1 200 OK", second.StdOut);
+        Assert.True(chacha13.StdOut.Contains("Cipher is TLS_CHACHA20_POLY1305_SHA256"), chacha13.All); // OpenSSL's TLS 1.3 defaults, as with the policy
+        Assert.Contains("Cipher is ECDHE-RSA-AES256-GCM-SHA384", allowed12.StdOut);
+        Assert.NotEqual(0, refused12.ExitCode);
+    }
+
+    [Fact]
     public async Task AuthenticateAsync_RsaAndEcdsaOnOneServer_ChoosesByWhatTheClientSupports()
     {
         await using var server = new TestTlsServer(endPoint => TlsServerContext.Create(endPoint,
