@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using FastProxy.Config;
@@ -206,6 +207,17 @@ public sealed class TlsTests : IDisposable
         }
         """;
 
+    /// <summary>A TLS server on <paramref name="port"/> proxying everything to <paramref name="backend"/>.</summary>
+    private static string ProxyOverTls(CertFiles certificate, int port, string backend, string extra = "") => $$"""
+        server {
+            listen 127.0.0.1:{{port}} ssl;
+            ssl_certificate {{certificate.CertificatePath}};
+            ssl_certificate_key {{certificate.KeyPath}};
+            {{extra}}
+            location / { proxy_pass http://{{backend}}; }
+        }
+        """;
+
     private static string Http(params string[] servers) => "events {}\nhttp {\n" + string.Join("\n", servers) + "\n}\n";
 
     private string[] SClient(int port, params string[] extra) =>
@@ -337,14 +349,7 @@ public sealed class TlsTests : IDisposable
         var a = _pki.IssueEcdsa("a", ["a.example.test"]);
         await using var backend = WebSocketFrames.EchoBackend();
         int port = FastProxyProcess.FreePort();
-        await using var server = await TlsProxy.StartAsync(Http($$"""
-            server {
-                listen 127.0.0.1:{{port}} ssl;
-                ssl_certificate {{a.CertificatePath}};
-                ssl_certificate_key {{a.KeyPath}};
-                location / { proxy_pass http://{{backend.Address}}; }
-            }
-            """));
+        await using var server = await TlsProxy.StartAsync(Http(ProxyOverTls(a, port, backend.Address)));
         var (stream, reader) = await TlsProxy.ConnectAsync(port, "a.example.test", _pki.RootPath);
         await using var _ = stream;
         using var cts = new CancellationTokenSource(RawClient.DefaultTimeout);
@@ -365,20 +370,12 @@ public sealed class TlsTests : IDisposable
         // Large bodies over TLS: the upload is decrypted record by record on demand, the download is encrypted into the
         // transport in several-block flushes that wait for the socket's backpressure (TlsPipeWriter's synchronous path).
         const int size = 10 * 1024 * 1024;
-        var payload = System.Security.Cryptography.RandomNumberGenerator.GetBytes(size);
+        var payload = RandomNumberGenerator.GetBytes(size);
         var a = _pki.IssueEcdsa("a", ["a.example.test"]);
         await using var backend = new TestBackend((request, c) =>
-            c.RespondAsync(200, System.Security.Cryptography.SHA256.HashData(request.Body).Concat(payload).ToArray()));
+            c.RespondAsync(200, SHA256.HashData(request.Body).Concat(payload).ToArray()));
         int port = FastProxyProcess.FreePort();
-        await using var server = await TlsProxy.StartAsync(Http($$"""
-            server {
-                listen 127.0.0.1:{{port}} ssl;
-                ssl_certificate {{a.CertificatePath}};
-                ssl_certificate_key {{a.KeyPath}};
-                client_max_body_size 0;
-                location / { proxy_pass http://{{backend.Address}}; }
-            }
-            """));
+        await using var server = await TlsProxy.StartAsync(Http(ProxyOverTls(a, port, backend.Address, "client_max_body_size 0;")));
         var (stream, reader) = await TlsProxy.ConnectAsync(port, "a.example.test", _pki.RootPath);
         await using var _ = stream;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -393,7 +390,7 @@ public sealed class TlsTests : IDisposable
         var body = await reader.ReadExactlyAsync(32 + size, cts.Token);
 
         Assert.StartsWith("HTTP/1.1 200", head);
-        Assert.Equal(System.Security.Cryptography.SHA256.HashData(payload), body.AsSpan(0, 32).ToArray());
+        Assert.Equal(SHA256.HashData(payload), body.AsSpan(0, 32).ToArray());
         Assert.True(body.AsSpan(32).SequenceEqual(payload));
     }
 
