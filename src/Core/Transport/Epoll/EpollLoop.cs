@@ -21,7 +21,7 @@ internal interface IEpollWork
 /// nginx's worker shape. Connections register edge-triggered once for everything (EPOLLIN, EPOLLOUT, EPOLLRDHUP), so
 /// no epoll_ctl is made per operation; a connection's awaiting code resumes inline on this thread when its event
 /// comes, so a request is read, forwarded and answered without a thread hop. Other threads hand it work through a
-/// queue and an eventfd.
+/// queue and an eventfd. A busy loop polls for a few microseconds before it sleeps (<see cref="IdlePollWindow"/>).
 /// </summary>
 internal sealed unsafe class EpollLoop
 {
