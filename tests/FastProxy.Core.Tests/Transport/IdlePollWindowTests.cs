@@ -87,19 +87,45 @@ public class IdlePollWindowTests
     }
 
     [Fact]
-    public void NextPoll_CreditNegative_PollsAgainAfterRegainingItOneCreditPerSixteenTurns()
+    public void NextPoll_CreditNegative_PollsAgainAfterRegainingIt()
     {
         var window = Grown();
-        window.OnPolled(found: false); // credit -2: two credits to earn back
-        int turnsWithoutPolling = 0;
+        window.OnPolled(found: false); // credit -2, and the period doubled: two credits of 32 turns each
 
-        while (window.NextPoll() == 0)
+        int turns = TurnsUntilPolling(ref window);
+
+        Assert.Equal(IdlePollWindow.MissPenalty * IdlePollWindow.TurnsPerRegainedCredit * 2, turns);
+    }
+
+    [Fact]
+    public void OnPolled_ProbesKeepMissing_ProbesBecomeRarerUpToTheCap()
+    {
+        var window = Grown();
+        var gaps = new List<int>();
+
+        for (int probe = 0; probe < 7; probe++)
         {
-            turnsWithoutPolling++;
-            Assert.True(turnsWithoutPolling <= 100, "never polled again");
+            window.OnPolled(found: false);
+            gaps.Add(TurnsUntilPolling(ref window));
         }
 
-        Assert.Equal(IdlePollWindow.MissPenalty * IdlePollWindow.TurnsPerRegainedCredit, turnsWithoutPolling);
+        Assert.Equal([64, 128, 256, 512, 1024, 2048, 2048], gaps);
+    }
+
+    [Fact]
+    public void OnPolled_ProbeHits_PeriodRestored()
+    {
+        var window = Grown();
+        for (int probe = 0; probe < 5; probe++)
+        {
+            window.OnPolled(found: false);
+            TurnsUntilPolling(ref window);
+        }
+
+        window.OnPolled(found: true);  // credit 1, period back to 16
+        window.OnPolled(found: false); // credit -1, period 32
+
+        Assert.Equal(32, TurnsUntilPolling(ref window));
     }
 
     [Fact]
@@ -132,6 +158,17 @@ public class IdlePollWindowTests
     public void MaxFromEnvironment_Value_MicrosecondsInStopwatchTicks(string? value, long expectedMicroseconds)
     {
         Assert.Equal(Stopwatch.Frequency * expectedMicroseconds / 1_000_000, IdlePollWindow.MaxFromEnvironment(value));
+    }
+
+    private static int TurnsUntilPolling(ref IdlePollWindow window)
+    {
+        int turns = 0;
+        while (window.NextPoll() == 0)
+        {
+            turns++;
+            Assert.True(turns <= 10_000, "never polled again");
+        }
+        return turns;
     }
 
     private static IdlePollWindow Grown()

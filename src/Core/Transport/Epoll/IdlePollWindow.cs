@@ -23,37 +23,43 @@ namespace FastProxy.Transport.Epoll;
 /// window for nothing; a credit counts hits up and misses down <see cref="MissPenalty"/> times as much, and the loop
 /// polls only while the credit is not negative, so only where at least two of three polls find something. When it
 /// is negative, the loop sleeps at once and earns one credit back every <see cref="TurnsPerRegainedCredit"/> turns,
-/// so a change of load is noticed within a few hundred turns. (In bench/load C, a new connection per request, the
-/// next events mostly came 24-32 µs after a turn: polls of up to 10 µs that waited mostly found nothing.)
+/// then polls again: a probe. A miss that leaves the credit negative doubles that period (up to
+/// <see cref="MaxTurnsPerRegainedCredit"/>), a hit restores it, so where polls keep missing the probes become rare
+/// and a change of load is still noticed within a few thousand turns. (In bench/load C, a new connection per
+/// request, the next events mostly came 24-32 µs after a turn: polls of up to 10 µs that waited mostly found
+/// nothing, and with a fixed period of 16 turns the probes alone cost 2% of the CPU per request.)
 /// </para>
 /// So polling costs CPU only on a busy loop and never more than the maximum per turn; an idle or lightly loaded
 /// proxy sleeps at once, as nginx does.
 /// </summary>
 internal struct IdlePollWindow
 {
-    /// <summary>The default maximum: about what a sleep and a wake-up cost on a virtual machine.</summary>
+    /// <summary>The default maximum. Measured (docs/benchmarks-load.md, "Polling before sleeping, adaptive"): the
+    /// events worth waiting for came within a few microseconds; a 50 µs maximum also caught those of a new connection
+    /// per request, 24-32 µs away, at half again the CPU per request.</summary>
     public const int DefaultMaxMicroseconds = 10;
 
     public const int MissPenalty = 2;
     public const int CreditLimit = 16;
     public const int TurnsPerRegainedCredit = 16;
+    public const int MaxTurnsPerRegainedCredit = 1024;
 
     private readonly long _max;
     private readonly long _start;
     private long _window;
     private int _credit;
     private int _turnsWithoutPolling;
+    private int _turnsPerCredit;
 
     public IdlePollWindow(long maxTicks)
     {
         _max = Math.Max(0, maxTicks);
         _start = _max / 5;
+        _turnsPerCredit = TurnsPerRegainedCredit;
     }
 
     /// <summary>The current window (Stopwatch ticks), whether or not the credit allows polling.</summary>
     public readonly long Window => _window;
-
-    public readonly int Credit => _credit;
 
     /// <summary>How long to poll before this turn's sleep (Stopwatch ticks); 0 is not at all.</summary>
     public long NextPoll()
@@ -66,7 +72,7 @@ internal struct IdlePollWindow
         {
             return _window;
         }
-        if (++_turnsWithoutPolling == TurnsPerRegainedCredit)
+        if (++_turnsWithoutPolling >= _turnsPerCredit)
         {
             _turnsWithoutPolling = 0;
             _credit++;
@@ -78,7 +84,17 @@ internal struct IdlePollWindow
     /// its first look count for nothing: sleeping would not have waited for them either).</summary>
     public void OnPolled(bool found)
     {
-        _credit = found ? Math.Min(_credit + 1, CreditLimit) : Math.Max(_credit - MissPenalty, -CreditLimit);
+        if (found)
+        {
+            _credit = Math.Min(_credit + 1, CreditLimit);
+            _turnsPerCredit = TurnsPerRegainedCredit;
+            return;
+        }
+        _credit = Math.Max(_credit - MissPenalty, -CreditLimit);
+        if (_credit < 0)
+        {
+            _turnsPerCredit = Math.Min(_turnsPerCredit * 2, MaxTurnsPerRegainedCredit);
+        }
     }
 
     /// <summary>The loop slept; its idle time (from the end of its turn to the events that woke it, polling
