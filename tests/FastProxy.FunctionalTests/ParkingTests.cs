@@ -83,7 +83,10 @@ public sealed class ParkingTests
     public async Task Parking_BeforeTheFirstRequest_ClientHeaderTimeoutStillClosesSilently()
     {
         await using var backend = TestBackend.Echo();
-        await using var proxy = await StartEchoProxy(backend, s => s.ClientHeaderTimeout(TimeSpan.FromSeconds(1)));
+        // As in the keep-alive case below: the short keep-alive timeout (not in force before the first request) only
+        // makes the heartbeat tick every 100 ms, so the connection parks long before the 2 s header deadline.
+        await using var proxy = await StartEchoProxy(backend, s => s.ClientHeaderTimeout(TimeSpan.FromSeconds(2))
+            .KeepaliveTimeout(TimeSpan.FromMilliseconds(400)));
         await using var client = await proxy.ConnectAsync();
 
         await UntilParked(proxy, 1);
@@ -95,7 +98,13 @@ public sealed class ParkingTests
     public async Task Parking_KeepaliveTimeoutPassesWhileParked_ClosedSilently()
     {
         await using var backend = TestBackend.Echo();
-        await using var proxy = await StartEchoProxy(backend, s => s.KeepaliveTimeout(TimeSpan.FromSeconds(1)));
+        // The connection parks at the second heartbeat tick of its idle time and must still be parked when the
+        // keep-alive deadline fires. The short header timeout only makes the ticks 100 ms apart (a quarter of the
+        // shortest timeout): parked by ~200 ms, the deadline at 2 s, so a loaded machine that delays the parking by a
+        // few hundred milliseconds does not close the connection before it parked (ticks of 250 ms against a 1 s
+        // deadline failed once in CI on .NET's sockets transport).
+        await using var proxy = await StartEchoProxy(backend, s => s.KeepaliveTimeout(TimeSpan.FromSeconds(2))
+            .ClientHeaderTimeout(TimeSpan.FromMilliseconds(400)));
         await using var client = await proxy.ConnectAsync();
         await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
         Assert.Equal(200, (await client.ReadResponseAsync()).Status);
