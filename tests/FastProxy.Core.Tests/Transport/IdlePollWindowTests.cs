@@ -35,11 +35,7 @@ public class IdlePollWindowTests
     [Fact]
     public void OnSlept_IdleLongerThanMaximum_HalvesThenStops()
     {
-        var window = new IdlePollWindow(Max);
-        for (int i = 0; i < 4; i++)
-        {
-            window.OnSlept(1);
-        }
+        var window = Grown();
         var seen = new List<long>();
 
         for (int i = 0; i < 4; i++)
