@@ -323,18 +323,6 @@ internal sealed class TlsServerContext
 
     private static string At(ServerConfig server) => server.Source is null ? "" : " in " + server.Source;
 
-    /// <summary>The same options without the cipher policy, for clients that negotiate TLS 1.3.</summary>
-    private static SslServerAuthenticationOptions Tls13Variant(SslServerAuthenticationOptions options) => new()
-    {
-        ServerCertificateContext = options.ServerCertificateContext,
-        EnabledSslProtocols = options.EnabledSslProtocols,
-        ApplicationProtocols = options.ApplicationProtocols,
-        ClientCertificateRequired = options.ClientCertificateRequired,
-        CertificateRevocationCheckMode = options.CertificateRevocationCheckMode,
-        AllowTlsResume = options.AllowTlsResume,
-        AllowRenegotiation = options.AllowRenegotiation,
-    };
-
     /// <summary>A certificate with the SslStream options that present it (shared by all connections: SslStream copies them).</summary>
     /// <remarks>
     /// <see cref="Tls13Options"/> leaves the cipher policy out when <c>ssl_ciphers</c> is set: a policy only restricts
@@ -423,24 +411,26 @@ internal sealed class TlsServerContext
             for (int i = 0; i < choices.Length; i++)
             {
                 var certificate = cache.Get(tls.Certificates[i], tls.PasswordFile);
-                var options = new SslServerAuthenticationOptions
-                {
-                    ServerCertificateContext = certificate.Context,
-                    EnabledSslProtocols = protocols,
-                    CipherSuitesPolicy = policy,
-                    // h2 is not served yet: http/1.1 only (a client offering only h2 gets no ALPN answer, see docs/tls.md).
-                    ApplicationProtocols = Http11Only,
-                    ClientCertificateRequired = false,
-                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                    AllowTlsResume = resume,
-                    // Client-initiated renegotiation is refused, as nginx does (SSL_OP_NO_RENEGOTIATION; CVE-2009-3555);
-                    // TlsPipeWriter's synchronous writes rely on it.
-                    AllowRenegotiation = false,
-                };
-                var tls13Options = tls13WithoutPolicy ? Tls13Variant(options) : null;
-                choices[i] = new CertificateChoice(certificate, options, tls13Options);
+                choices[i] = new CertificateChoice(certificate, Options(certificate, policy),
+                    tls13WithoutPolicy ? Options(certificate, cipherPolicy: null) : null);
             }
             return new VirtualServer(config, index, choices, protocols, [.. tls12]);
+
+            // One certificate's options, with the configured cipher policy or (for TLS 1.3 clients) without it.
+            SslServerAuthenticationOptions Options(LoadedCertificate certificate, CipherSuitesPolicy? cipherPolicy) => new()
+            {
+                ServerCertificateContext = certificate.Context,
+                EnabledSslProtocols = protocols,
+                CipherSuitesPolicy = cipherPolicy,
+                // h2 is not served yet: http/1.1 only (a client offering only h2 gets no ALPN answer, see docs/tls.md).
+                ApplicationProtocols = Http11Only,
+                ClientCertificateRequired = false,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                AllowTlsResume = resume,
+                // Client-initiated renegotiation is refused, as nginx does (SSL_OP_NO_RENEGOTIATION; CVE-2009-3555);
+                // TlsPipeWriter's synchronous writes rely on it.
+                AllowRenegotiation = false,
+            };
         }
 
         /// <summary>

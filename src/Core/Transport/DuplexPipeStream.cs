@@ -131,17 +131,10 @@ internal sealed class DuplexPipeStream : Stream, IValueTaskSource<int>
         while (true)
         {
             var result = await _input.ReadAsync(cancellationToken);
-            var buffer = result.Buffer;
-            if (buffer.IsEmpty)
+            if (TryTake(result, destination.Span, out int count))
             {
-                _input.AdvanceTo(buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    return 0;
-                }
-                continue;
+                return count;
             }
-            return Take(buffer, destination.Span);
         }
     }
 
