@@ -269,6 +269,9 @@ internal struct BlockChain
 
     public readonly bool HasData => Head is not null && (!ReferenceEquals(Head, Tail) || HeadIndex < Head.End);
 
+    /// <summary>Bytes written and not yet consumed.</summary>
+    public readonly long Length => Head is null ? 0 : Tail!.RunningIndex + Tail.End - (Head.RunningIndex + HeadIndex);
+
     /// <summary>The tail block, with at least <paramref name="sizeHint"/> free bytes (a new block when needed).</summary>
     public BufferSegment EnsureTail(int sizeHint)
     {

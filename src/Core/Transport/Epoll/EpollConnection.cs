@@ -154,6 +154,9 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
 
     internal EpollLoop Loop => _loop;
 
+    /// <summary>A writer is attached (not given back while parked), for tests.</summary>
+    internal bool HasWriter => Volatile.Read(ref _writer) is not null;
+
     /// <summary>The socket's descriptor, for tests that ask the kernel about it.</summary>
     internal int Descriptor => _fd;
 
@@ -291,6 +294,13 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
 
     public override void Abort()
     {
+        if (Volatile.Read(ref _aborted) != 0)
+        {
+            return;
+        }
+        // Bytes flushed in this turn and not yet sent go out first, as they would have had the flush sent them
+        // (shutdown keeps what the kernel holds): a tunnel's last frame before the other side ended, for one.
+        Volatile.Read(ref _writer)?.SendDeferred();
         if (Interlocked.Exchange(ref _aborted, 1) != 0)
         {
             return;
@@ -361,7 +371,10 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
     {
         var reader = _reader;
         var writer = _writer;
-        if (!_loop.IsCurrent || (reader is not null && !reader.CanGiveBack) || (writer is not null && !writer.CanGiveBack))
+        // A writer whose last flush a loop sends at the end of its turn stays attached; that send gives it back
+        // (OnDeferredSent) when it runs on this loop.
+        bool keepWriter = writer is not null && !writer.CanGiveBack;
+        if (!_loop.IsCurrent || (reader is not null && !reader.CanGiveBack) || (keepWriter && !writer!.IsSendingLater))
         {
             return ParkResult.NotHere;
         }
@@ -370,7 +383,7 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
             Volatile.Write(ref _reader, null);
             reader.GiveBack();
         }
-        if (writer is not null)
+        if (writer is not null && !keepWriter)
         {
             Volatile.Write(ref _writer, null);
             writer.GiveBack();
@@ -384,6 +397,19 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
             return ParkResult.InputReady;
         }
         return ParkResult.Parked;
+    }
+
+    /// <summary>
+    /// A deferred send finished (all sent, or failed): a connection parked meanwhile gives the writer back, as parking
+    /// would have, when this is its loop's thread (the only one a parked connection's writer is given back on).
+    /// </summary>
+    internal void OnDeferredSent(EpollPipeWriter writer)
+    {
+        if (Volatile.Read(ref _parked) == 1 && _loop.IsCurrent && ReferenceEquals(_writer, writer) && writer.CanGiveBack)
+        {
+            Volatile.Write(ref _writer, null);
+            writer.GiveBack();
+        }
     }
 
     /// <summary>Wakes a parked connection (a deadline, a stop) on its loop thread, if it is still parked.</summary>
@@ -423,6 +449,7 @@ internal sealed partial class EpollConnection
         {
             return;
         }
+        _writer?.Reclaim(); // a deferred send is made here, before the close
         if (!IsAborted && _writer is { HasBuffered: true } writer)
         {
             var flush = writer.FlushBufferedAsync();

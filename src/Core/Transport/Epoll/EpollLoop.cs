@@ -35,6 +35,12 @@ internal sealed unsafe class EpollLoop
     /// the default 10 µs, 0 turns polling off.</summary>
     private static readonly long s_pollMaxTicks = IdlePollWindow.MaxFromEnvironment(Environment.GetEnvironmentVariable("FASTPROXY_POLL_US"));
 
+    /// <summary>How many deferred sends a loop lets pile up before it makes them, mid-turn; <c>FASTPROXY_SEND_BATCH</c>
+    /// overrides the default, 0 sends at every flush (see <see cref="DeferSend"/>).</summary>
+    private static readonly int s_sendBatch = SendBatchFromEnvironment(Environment.GetEnvironmentVariable("FASTPROXY_SEND_BATCH"));
+
+    internal const int DefaultSendBatch = 16;
+
     [ThreadStatic]
     private static EpollLoop? t_current;
 
@@ -49,6 +55,8 @@ internal sealed unsafe class EpollLoop
     private int _wakePending;
     // Registration handles given up on this loop's thread, freed at the end of the turn (see Unregister).
     private readonly List<nint> _handlesToFree = [];
+    // Writers whose flush this loop sends at the end of the turn (see DeferSend).
+    private readonly List<EpollPipeWriter> _deferredSends = [];
 
     private EpollLoop(int index)
     {
@@ -133,6 +141,37 @@ internal sealed unsafe class EpollLoop
         Post(new HandleRelease(handle));
     }
 
+    /// <summary>Whether flushes on this loop's thread may leave their send to the end of the turn.</summary>
+    public bool DefersSends => s_sendBatch > 0;
+
+    /// <summary>
+    /// Sends <paramref name="writer"/>'s flushed bytes at the end of this turn, or once <c>FASTPROXY_SEND_BATCH</c>
+    /// (16) flushes are waiting. Why: a peer on another core (the client, the backend) that sleeps is woken by the
+    /// first bytes sent to it; when a turn answers many requests, sending each as it is flushed wakes the peer, lets
+    /// it sleep again, and wakes it again, each wake-up an inter-processor interrupt that the sending core pays for too
+    /// (a VM exit under KVM). Sent together, the peer wakes once and finds them all. A batch bounds how long the first
+    /// response of a long turn waits for the others. Called by <see cref="EpollPipeWriter.FlushAsync"/> on this thread.
+    /// </summary>
+    internal void DeferSend(EpollPipeWriter writer) => _deferredSends.Add(writer);
+
+    private void SendDeferred()
+    {
+        // By index: a send completes no flush (those completed when deferred), so no code runs that could add to the
+        // list, but a give-back (EpollConnection.OnDeferredSent) is not worth reasoning about an enumerator for.
+        var sends = _deferredSends;
+        for (int i = 0; i < sends.Count; i++)
+        {
+            sends[i].SendDeferred();
+        }
+        sends.Clear();
+    }
+
+    /// <summary>The batch from <c>FASTPROXY_SEND_BATCH</c>: a count (0 = send at every flush), else the default.</summary>
+    internal static int SendBatchFromEnvironment(string? value) =>
+        int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int batch)
+            ? Math.Min(batch, MaxEvents)
+            : DefaultSendBatch;
+
     /// <summary>Runs <paramref name="work"/> on this loop's thread, soon.</summary>
     public void Post(IEpollWork work)
     {
@@ -198,6 +237,10 @@ internal sealed unsafe class EpollLoop
                 // Only handlers are registered (Register takes an IEpollHandler): no cast check per event.
                 var handler = System.Runtime.CompilerServices.Unsafe.As<IEpollHandler>(GCHandle.FromIntPtr((nint)data).Target!);
                 Dispatch(handler, events[i].Events);
+                if (_deferredSends.Count >= s_sendBatch && _deferredSends.Count > 0)
+                {
+                    SendDeferred();
+                }
             }
             // Work posted from other threads, and releases of handles that events above may have named. Only in a turn
             // the eventfd woke: every Post raises it unless a wake is already pending, and a pending one is reset above
@@ -212,6 +255,10 @@ internal sealed unsafe class EpollLoop
                 {
                     ReportBug(e);
                 }
+            }
+            if (_deferredSends.Count > 0)
+            {
+                SendDeferred();
             }
             if (_handlesToFree.Count > 0)
             {

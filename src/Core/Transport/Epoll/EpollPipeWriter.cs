@@ -10,6 +10,16 @@ namespace FastProxy.Transport.Epoll;
 /// flush completes when the kernel took everything; when its buffer is full, the flush waits for the next output
 /// event and the loop thread sends the rest. That wait is the proxy's backpressure towards a slow peer.
 /// </summary>
+/// <remarks>
+/// Sends deferred to the end of the loop turn (<see cref="EpollLoop.DeferSend"/>): a flush made on an event loop's
+/// thread with a little buffered completes at once, and the loop sends at the end of its turn (or after a batch of
+/// flushes), so that a turn that answers many connections wakes each peer once rather than once per send. Who may
+/// touch the buffer is then a state, <see cref="_deferState"/>: the connection's code (<see cref="Owned"/>), a loop
+/// that will send it (<see cref="Deferred"/>), one sending it now (<see cref="Sending"/>), or the next output event,
+/// the kernel's buffer being full (<see cref="Stalled"/>). The connection's code takes it back before it touches the
+/// buffer again (<see cref="Reclaim"/>), waiting out a send in progress, so its bytes keep their order and no two
+/// threads ever use the buffer at once.
+/// </remarks>
 internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource<FlushResult>
 {
     private const int MaxIoVectors = 16;
@@ -28,6 +38,17 @@ internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource
 
     private EdgeWait<FlushResult> _wait;
     private int _cancelRequested;
+
+    // Who may use the buffer (see the remarks).
+    private const int Owned = 0;
+    private const int Deferred = 1;
+    private const int Sending = 2;
+    private const int Stalled = 3;
+    private int _deferState;
+
+    /// <summary>A deferred flush sends at once instead when more than this is buffered: a turn's batch stays small, and
+    /// a body relayed faster than the peer reads still meets the kernel's backpressure at every flush.</summary>
+    internal const int MaxDeferredBytes = 64 * 1024;
 
     private EpollPipeWriter(EpollConnection connection, int fd)
     {
@@ -52,7 +73,12 @@ internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource
     /// <summary>No flush waiting (the state a closed connection's writer is in).</summary>
     internal bool IsIdle => !_wait.IsParked && !_wait.HasRegistration;
 
-    internal bool CanGiveBack => !_wait.IsParked && !_wait.HasRegistration && !_buffer.HasData && !_failed && !_sendStopped;
+    internal bool CanGiveBack => Volatile.Read(ref _deferState) == Owned && !_wait.IsParked && !_wait.HasRegistration
+        && !_buffer.HasData && !_failed && !_sendStopped;
+
+    /// <summary>Bytes flushed and handed to a loop's end-of-turn send or to the next output event, no flush waiting:
+    /// a connection can park with this writer still attached (<see cref="EpollConnection.TryPark"/>).</summary>
+    internal bool IsSendingLater => Volatile.Read(ref _deferState) != Owned && !_wait.IsParked && !_wait.HasRegistration;
 
     /// <summary>Resets and keeps it for reuse (after <see cref="CanGiveBack"/>, on the connection's loop thread).</summary>
     internal void GiveBack()
@@ -68,9 +94,28 @@ internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource
 
     // ---- PipeWriter -------------------------------------------------------------------------------------------
 
+    public override Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Reclaim();
+        return base.GetMemory(sizeHint);
+    }
+
+    public override Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Reclaim();
+        return base.GetSpan(sizeHint);
+    }
+
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         _unflushed = 0;
+        Reclaim();
+        if (EpollLoop.Current is { DefersSends: true } loop && CanDefer())
+        {
+            Volatile.Write(ref _deferState, Deferred);
+            loop.DeferSend(this);
+            return default;
+        }
         var flush = FlushBufferedAsync();
         if (!flush.IsCompleted && cancellationToken.CanBeCanceled)
         {
@@ -95,8 +140,100 @@ internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource
         // The connection's close sends what is still buffered and then FIN.
     }
 
+    // ---- Deferred sending -----------------------------------------------------------------------------------------
+
+    /// <summary>Something to send, little enough, and nothing that a flush must report now (a cancel, a failure) or
+    /// wait for (the kernel's buffer last found full).</summary>
+    private bool CanDefer() =>
+        _buffer.HasData && _buffer.Length <= MaxDeferredBytes && !_failed && !_sendStopped && !_connection.IsAborted
+        && Volatile.Read(ref _cancelRequested) == 0 && Volatile.Read(ref _connection.WriteEvents) != _connection.WriteDrainedAt;
+
+    /// <summary>
+    /// The connection's code takes the buffer back before using it: a deferred send not yet made is left to the code's
+    /// own next flush (bytes stay in order: they are ahead of whatever it writes now), a send in progress is waited out
+    /// (one syscall).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal void Reclaim()
+    {
+        if (Volatile.Read(ref _deferState) != Owned)
+        {
+            ReclaimSlow();
+        }
+    }
+
+    private void ReclaimSlow()
+    {
+        var spin = new SpinWait();
+        while (true)
+        {
+            int state = Volatile.Read(ref _deferState);
+            if (state == Owned)
+            {
+                return;
+            }
+            if (state != Sending && Interlocked.CompareExchange(ref _deferState, Owned, state) == state)
+            {
+                return;
+            }
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+    }
+
+    /// <summary>
+    /// The loop's end-of-turn send (or an abort's last one): sends what a deferred flush left, unless the connection's
+    /// code took it back meanwhile or another loop already sent it (the writer can be listed by two loops when its code
+    /// moved threads between flushes).
+    /// </summary>
+    internal void SendDeferred()
+    {
+        if (Volatile.Read(ref _deferState) == Deferred && Interlocked.CompareExchange(ref _deferState, Sending, Deferred) == Deferred)
+        {
+            SendAsOwner();
+        }
+    }
+
+    /// <summary>Holding <see cref="Sending"/>: sends, then gives the buffer back to its code, or leaves the rest to the
+    /// next output event when the kernel's buffer is full.</summary>
+    private void SendAsOwner()
+    {
+        var connection = _connection;
+        while (true)
+        {
+            int seen = Volatile.Read(ref connection.WriteEvents);
+            bool done;
+            if (_failed || _sendStopped || connection.IsAborted)
+            {
+                // Nothing can be sent: the code's next flush reports the end (its deferred one already completed,
+                // as a flush whose bytes the kernel took and then failed to deliver would have).
+                _failed = true;
+                ReleaseBlocks();
+                done = true;
+            }
+            else
+            {
+                done = Send(seen);
+            }
+            if (done)
+            {
+                Volatile.Write(ref _deferState, Owned);
+                connection.OnDeferredSent(this);
+                return;
+            }
+            // The kernel's buffer is full: the next output event sends the rest (OnWritable). One that came during the
+            // send, before Stalled was visible, found Sending and left it: look again.
+            Interlocked.Exchange(ref _deferState, Stalled);
+            if (Volatile.Read(ref connection.WriteEvents) == seen
+                || Interlocked.CompareExchange(ref _deferState, Sending, Stalled) != Stalled)
+            {
+                return;
+            }
+        }
+    }
+
     // ---- Sending ------------------------------------------------------------------------------------------------
 
+    /// <summary>Sends now, never deferred: a flush that cannot be deferred, and a connection's close.</summary>
     internal ValueTask<FlushResult> FlushBufferedAsync()
     {
         while (true)
@@ -254,6 +391,10 @@ internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource
         if (_wait.IsParked && TakeWaiting())
         {
             ResumeWaiting();
+        }
+        else if (Volatile.Read(ref _deferState) == Stalled && Interlocked.CompareExchange(ref _deferState, Sending, Stalled) == Stalled)
+        {
+            SendAsOwner();
         }
     }
 
