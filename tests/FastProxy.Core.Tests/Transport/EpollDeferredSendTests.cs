@@ -7,7 +7,7 @@ using static FastProxy.Transport.Tests.EpollTestData;
 namespace FastProxy.Transport.Tests;
 
 /// <summary>
-/// Flushes made on an event loop's thread, whose send the loop makes at the end of its turn
+/// A client connection's flushes made on an event loop's thread, whose send the loop makes at the end of its turn
 /// (<see cref="EpollLoop.DeferSend"/>), over real sockets: the bytes arrive, in order, whatever thread touches the
 /// writer next, and nothing is left behind by a full kernel buffer, an abort, a close or parking.
 /// </summary>
@@ -20,7 +20,7 @@ public class EpollDeferredSendTests
     [EpollFact]
     public async Task FlushAsync_OnLoopThread_CompletesAtOnceAndBytesArriveAfterTheTurn()
     {
-        await using var pair = await EpollPair.ConnectAsync();
+        await using var pair = await EpollPair.AcceptAsync();
         var writer = (EpollPipeWriter)pair.Output;
 
         var (completed, sendingLater) = await OnLoopAsync(pair.Connection, () =>
@@ -36,9 +36,26 @@ public class EpollDeferredSendTests
     }
 
     [EpollFact]
-    public async Task FlushAsync_OnLoopThreadMoreThanTheLimit_SentAtOnce()
+    public async Task FlushAsync_OutboundConnectionOnLoopThread_SentAtOnce()
     {
         await using var pair = await EpollPair.ConnectAsync();
+        var writer = (EpollPipeWriter)pair.Output;
+
+        var sendingLater = await OnLoopAsync(pair.Connection, () =>
+        {
+            pair.Output.Write("request"u8);
+            _ = pair.Output.FlushAsync();
+            return writer.IsSendingLater;
+        });
+
+        Assert.False(sendingLater); // a backend waits for each request: it is sent as flushed
+        Assert.Equal("request"u8.ToArray(), await pair.ReceiveExactlyAsync(7));
+    }
+
+    [EpollFact]
+    public async Task FlushAsync_OnLoopThreadMoreThanTheLimit_SentAtOnce()
+    {
+        await using var pair = await EpollPair.AcceptAsync();
         var writer = (EpollPipeWriter)pair.Output;
         const int Size = EpollPipeWriter.MaxDeferredBytes + 1;
         var receiving = pair.ReceiveExactlyAsync(Size);
@@ -57,7 +74,7 @@ public class EpollDeferredSendTests
     [EpollFact]
     public async Task FlushAsync_SeveralInOneTurn_ArriveInOrder()
     {
-        await using var pair = await EpollPair.ConnectAsync();
+        await using var pair = await EpollPair.AcceptAsync();
         int[] sizes = [1, 100, 16383, 16385, 5, 3000];
         var receiving = pair.ReceiveExactlyAsync(sizes.Sum());
 
@@ -81,7 +98,7 @@ public class EpollDeferredSendTests
     {
         // The loop's end-of-turn send races the test thread's next write: whichever comes first, the writer is used by
         // one thread at a time and the bytes keep their order.
-        await using var pair = await EpollPair.ConnectAsync();
+        await using var pair = await EpollPair.AcceptAsync();
         const int Rounds = 200;
         const int Piece = 700;
         var receiving = pair.ReceiveExactlyAsync(Rounds * Piece * 2);
@@ -106,7 +123,7 @@ public class EpollDeferredSendTests
     [EpollFact]
     public async Task SendDeferred_KernelBufferFull_RestSentByOutputEventsWithoutAnotherFlush()
     {
-        await using var pair = await EpollPair.ConnectAsync(peerReceiveBuffer: 4096);
+        await using var pair = await EpollPair.AcceptAsync(peerReceiveBuffer: 4096);
         SetSendBuffer(pair.Connection, 4096);
         var writer = (EpollPipeWriter)pair.Output;
         const int Size = 60 * 1024;
@@ -126,7 +143,7 @@ public class EpollDeferredSendTests
     [EpollFact]
     public async Task FlushAsync_AfterStalledDeferredSend_WaitsAndSendsBothInOrder()
     {
-        await using var pair = await EpollPair.ConnectAsync(peerReceiveBuffer: 4096);
+        await using var pair = await EpollPair.AcceptAsync(peerReceiveBuffer: 4096);
         SetSendBuffer(pair.Connection, 4096);
         const int Size = 60 * 1024;
         await OnLoopAsync(pair.Connection, () =>
@@ -147,7 +164,7 @@ public class EpollDeferredSendTests
     [EpollFact]
     public async Task Abort_AfterDeferredFlushInTheSameTurn_BytesSentBeforeTheEnd()
     {
-        await using var pair = await EpollPair.ConnectAsync();
+        await using var pair = await EpollPair.AcceptAsync();
 
         await OnLoopAsync(pair.Connection, () =>
         {
@@ -163,7 +180,7 @@ public class EpollDeferredSendTests
     [EpollFact]
     public async Task CloseAsync_AfterDeferredFlushInTheSameTurn_BytesThenFin()
     {
-        var pair = await EpollPair.ConnectAsync();
+        var pair = await EpollPair.AcceptAsync();
 
         var closing = await OnLoopAsync(pair.Connection, () =>
         {

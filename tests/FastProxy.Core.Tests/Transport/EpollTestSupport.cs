@@ -107,7 +107,7 @@ internal sealed class EpollPair : IAsyncDisposable
     }
 
     /// <summary>An inbound connection: a plain client socket connects to an <see cref="EpollListener"/>.</summary>
-    public static async Task<EpollPair> AcceptAsync()
+    public static async Task<EpollPair> AcceptAsync(int peerReceiveBuffer = 0)
     {
         var listener = EpollListener.Bind(new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance);
         try
@@ -115,6 +115,10 @@ internal sealed class EpollPair : IAsyncDisposable
             var accepted = new TaskCompletionSource<EpollConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
             listener.Start((connection, _) => accepted.TrySetResult((EpollConnection)connection));
             var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            if (peerReceiveBuffer > 0)
+            {
+                client.ReceiveBufferSize = peerReceiveBuffer; // before the handshake, so the window is small from the start
+            }
             await client.ConnectAsync(listener.BoundEndPoint).WaitAsync(Bound);
             var connection = await accepted.Task.WaitAsync(Bound);
             connection.Start();

@@ -154,6 +154,9 @@ internal sealed unsafe partial class EpollConnection : TransportConnection, IEpo
 
     internal EpollLoop Loop => _loop;
 
+    /// <summary>Accepted from a listener (a client), not made by <see cref="Outbound"/>.</summary>
+    internal bool IsAccepted => _accepted;
+
     /// <summary>A writer is attached (not given back while parked), for tests.</summary>
     internal bool HasWriter => Volatile.Read(ref _writer) is not null;
 
