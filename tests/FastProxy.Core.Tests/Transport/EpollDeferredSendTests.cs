@@ -195,6 +195,27 @@ public class EpollDeferredSendTests
     }
 
     [EpollFact]
+    public async Task CloseAsync_DeferredSendFindsKernelBufferFull_RestSentThenFin()
+    {
+        var pair = await EpollPair.AcceptAsync(peerReceiveBuffer: 4096);
+        SetSendBuffer(pair.Connection, 4096);
+        const int Size = 60 * 1024;
+
+        var closing = await OnLoopAsync(pair.Connection, () =>
+        {
+            WritePattern(pair.Output, 0, Size);
+            _ = pair.Output.FlushAsync();
+            return pair.Connection.CloseAsync(TimeSpan.FromSeconds(10), TimeSpan.Zero).AsTask();
+        });
+        var received = await pair.ReceiveToEndAsync();
+        await closing.WaitAsync(Bound);
+
+        Assert.Equal(Size, received.Length);
+        Assert.Equal(-1, FirstMismatch(received));
+        pair.Peer.Dispose();
+    }
+
+    [EpollFact]
     public async Task TryPark_WriterSendingLater_ParksAndTheTurnsSendGivesTheWriterBack()
     {
         await using var pair = await EpollPair.AcceptAsync();
@@ -230,6 +251,18 @@ public class EpollDeferredSendTests
     public void SendBatchFromEnvironment_Values_CountOrDefault(string? value, int expected)
     {
         Assert.Equal(expected, EpollLoop.SendBatchFromEnvironment(value));
+    }
+
+    [Theory]
+    [InlineData(null, EpollLoop.DefaultSendDelayMicroseconds)]
+    [InlineData("0", 0)]
+    [InlineData("250", 250)]
+    [InlineData("99999999", 10_000)]
+    [InlineData("-5", EpollLoop.DefaultSendDelayMicroseconds)]
+    [InlineData("1ms", EpollLoop.DefaultSendDelayMicroseconds)]
+    public void SendDelayFromEnvironment_Values_MicrosecondsOrDefault(string? value, long expected)
+    {
+        Assert.Equal(expected, EpollLoop.SendDelayFromEnvironment(value));
     }
 
     private static unsafe void SetSendBuffer(EpollConnection connection, int bytes)
