@@ -158,9 +158,10 @@ internal sealed unsafe class EpollLoop
     /// Sends <paramref name="writer"/>'s flushed bytes at the end of this turn, or once <c>FASTPROXY_SEND_BATCH</c>
     /// (16) flushes are waiting or the first has waited <c>FASTPROXY_SEND_DELAY_US</c> (100 µs), whichever comes
     /// first. Why: a client on another core that sleeps is woken by the first bytes sent to it; when a turn answers
-    /// many requests, sending each as it is flushed wakes the peer, lets it sleep again, and wakes it again, each wake-up an inter-processor interrupt that the sending core pays for too
-    /// (a VM exit under KVM). Sent together, the peer wakes once and finds them all. A batch bounds how long the first
-    /// response of a long turn waits for the others. Called by <see cref="EpollPipeWriter.FlushAsync"/> on this thread.
+    /// many requests, sending each as it is flushed wakes the peer, lets it sleep again, and wakes it again, each
+    /// wake-up an inter-processor interrupt that the sending core pays for too (a VM exit under KVM). Sent together,
+    /// the peer wakes once and finds them all. The count and the delay bound how long the first response of a long
+    /// turn waits for the others. Called by <see cref="EpollPipeWriter.FlushAsync"/> on this thread.
     /// </summary>
     internal void DeferSend(EpollPipeWriter writer)
     {
