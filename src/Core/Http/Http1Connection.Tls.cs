@@ -53,7 +53,10 @@ internal sealed partial class Http1Connection
             _linger = false;
             return false;
         }
-        var result = await _tlsContext!.AuthenticateAsync(new DuplexPipeStream(_transport), remote, CancellationToken.None);
+        // Framed from the first byte (DuplexPipeStream.RecordFramed): the TLS reader then waits for records on the
+        // transport, not inside SslStream.
+        var transportStream = new DuplexPipeStream(_transport, recordFramed: true);
+        var result = await _tlsContext!.AuthenticateAsync(transportStream, remote, CancellationToken.None);
         Volatile.Write(ref _idle, NotIdle);
         if (!result.Succeeded)
         {
@@ -80,7 +83,7 @@ internal sealed partial class Http1Connection
             }
             return false;
         }
-        var tls = new TlsConnection(result.Stream!, _transport);
+        var tls = new TlsConnection(result.Stream!, _transport, framedTransport: transportStream);
         tls.Start();
         _tls = tls;
         _input = tls.Input;

@@ -33,11 +33,12 @@ internal sealed class TlsConnection : IDuplexPipe
     /// <param name="stream">The authenticated stream.</param>
     /// <param name="transport">The connection under it.</param>
     /// <param name="readAhead">An upstream connection: keep a record's read in flight (<see cref="TlsPipeReader"/>).</param>
-    public TlsConnection(SslStream stream, TransportConnection transport, bool readAhead = false)
+    /// <param name="framedTransport">The stream under <paramref name="stream"/>, when it frames records (client connections).</param>
+    public TlsConnection(SslStream stream, TransportConnection transport, bool readAhead = false, DuplexPipeStream? framedTransport = null)
     {
         _stream = stream;
         _transport = transport;
-        _input = new TlsPipeReader(stream, readAhead);
+        _input = new TlsPipeReader(stream, readAhead, framedTransport);
         // Client connections encrypt synchronously into the transport (TlsPipeWriter); upstreams write asynchronously.
         _output = new TlsPipeWriter(stream, readAhead ? null : transport.Output);
     }

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Threading.Tasks.Sources;
 using FastProxy.Transport.Epoll;
+using FastProxy.Transport;
 
 namespace FastProxy.Tls;
 
@@ -36,6 +37,8 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
 
     private readonly SslStream _stream;
     private readonly bool _readAhead;
+    // The transport under the stream when it hands SslStream one record per read (client connections).
+    private readonly DuplexPipeStream? _framedTransport;
 
     // The reading side's buffer and state.
     private ReadChain _chain;
@@ -66,10 +69,13 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
     /// reused, as a socket's FIN is. A client connection reads on demand: nothing is decrypted ahead of the request
     /// loop, which keeps backpressure exact.
     /// </param>
-    public TlsPipeReader(SslStream stream, bool readAhead = false)
+    /// <param name="transport">The stream under <paramref name="stream"/> when it hands over one record per read
+    /// (<see cref="DuplexPipeStream.RecordFramed"/>): the reader then waits for records on it.</param>
+    public TlsPipeReader(SslStream stream, bool readAhead = false, DuplexPipeStream? transport = null)
     {
         _stream = stream;
         _readAhead = readAhead;
+        _framedTransport = transport is { RecordFramed: true } && !readAhead ? transport : null;
         _read.RunContinuationsAsynchronously = false;
         _demand.RunContinuationsAsynchronously = false;
     }
@@ -263,10 +269,27 @@ internal sealed class TlsPipeReader : PipeReader, IValueTaskSource<ReadResult>, 
             bool end = false;
             try
             {
-                // Wait for a record before taking a block (SslStream releases its own buffer on a zero-byte read).
+                // Wait for a record before taking a block. On a client connection whose transport hands SslStream one
+                // record at a time, nothing is left inside SslStream after a record: wait on the transport itself,
+                // which allocates nothing (DuplexPipeStream.RecordFramed). Else a zero-byte read, inside SslStream
+                // (which releases its own buffer on it).
+                if (_framedTransport is { AtRecordBoundary: true } framed)
+                {
+                    end = !await framed.WaitForInputAsync();
+                }
+                else
+                {
 #pragma warning disable CA2022 // a zero-byte read only waits for data; its count means nothing
-                await _stream.ReadAsync(Memory<byte>.Empty);
+                    await _stream.ReadAsync(Memory<byte>.Empty);
 #pragma warning restore CA2022
+                }
+                if (end)
+                {
+                    HandOver(null, end: true);
+                    return;
+                }
+                // Blocks are 16 KiB, the largest plaintext a record may carry (RFC 8446 §5.1): a read takes a whole
+                // record's plaintext, so SslStream keeps none of it back.
                 block = BufferSegment.Rent();
                 int read = await _stream.ReadAsync(block.FreeMemory);
                 if (read == 0)

@@ -28,12 +28,53 @@ internal sealed class DuplexPipeStream : Stream, IValueTaskSource<int>
     private ValueTaskAwaiter<ReadResult> _transportRead;
     private Memory<byte> _destination;
 
-    public DuplexPipeStream(IDuplexPipe transport)
+    // TLS record framing of the bytes handed to the reader (see RecordFramed).
+    private readonly bool _recordFramed;
+    private bool _framingLost;
+    private int _payloadLeft;
+    private int _headerHave;
+    private byte _lengthHigh;
+
+    /// <param name="transport">The connection.</param>
+    /// <param name="recordFramed">Hand the reader (an SslStream) at most one TLS record per read (<see cref="RecordFramed"/>).</param>
+    public DuplexPipeStream(IDuplexPipe transport, bool recordFramed = false)
     {
         _input = transport.Input;
         _output = transport.Output;
         _resumeRead = ResumeRead;
         _read.RunContinuationsAsynchronously = false;
+        _recordFramed = recordFramed;
+    }
+
+    /// <summary>
+    /// Reads never cross the end of a TLS record (RFC 8446 §5.1, RFC 5246 §6.2: a 5-byte header whose last two bytes
+    /// are the length). An <see cref="SslStream"/> above then never holds a second record: once it has returned a
+    /// record's plaintext, nothing is pending inside it, so the TLS reader can wait for the next record on the
+    /// transport (<see cref="WaitForInputAsync"/>) instead of inside SslStream, whose read methods allocate their state
+    /// machines each time they wait (<c>ReadAsyncInternal</c>, <c>EnsureFullTlsFrameAsync</c>: about 270 bytes per
+    /// keep-alive request). Bytes that are not TLS records (an SSLv2-style hello, plain HTTP on a TLS port) end the
+    /// framing: reads are then as without it, and <see cref="AtRecordBoundary"/> stays false.
+    /// </summary>
+    public bool RecordFramed => _recordFramed && !_framingLost;
+
+    /// <summary>Framed, and every record handed to the reader was handed whole: nothing of one is left in it.</summary>
+    public bool AtRecordBoundary => RecordFramed && _payloadLeft == 0 && _headerHave == 0;
+
+    /// <summary>
+    /// Waits until the transport has bytes (true) or ended (false), consuming nothing. Only at a record boundary
+    /// (<see cref="AtRecordBoundary"/>), when the reader holds nothing that could be read without new bytes.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    public async ValueTask<bool> WaitForInputAsync()
+    {
+        var result = await _input.ReadAsync();
+        if (result.Buffer.IsEmpty)
+        {
+            _input.AdvanceTo(result.Buffer.End);
+            return false; // the end, or a cancelled read (a close): the reader's next read would return 0 alike
+        }
+        _input.AdvanceTo(result.Buffer.Start); // nothing examined: the next read returns the same bytes at once
+        return true;
     }
 
     public override bool CanRead => true;
@@ -147,11 +188,86 @@ internal sealed class DuplexPipeStream : Stream, IValueTaskSource<int>
             return 0;
         }
         int count = (int)Math.Min(buffer.Length, destination.Length);
+        if (_recordFramed && !_framingLost)
+        {
+            count = FramedCount(buffer, count);
+        }
         var slice = buffer.Slice(0, count);
         slice.CopyTo(destination);
         _input.AdvanceTo(slice.End);
+        if (_recordFramed && !_framingLost)
+        {
+            Track(destination[..count]);
+        }
         return count;
     }
+
+    /// <summary>How much of <paramref name="count"/> stays within the current record.</summary>
+    private int FramedCount(in ReadOnlySequence<byte> buffer, int count)
+    {
+        if (_payloadLeft > 0)
+        {
+            return Math.Min(count, _payloadLeft);
+        }
+        if (_headerHave == 0 && buffer.Length >= 5)
+        {
+            // A whole header: the record it starts, at most.
+            Span<byte> header = stackalloc byte[5];
+            buffer.Slice(0, 5).CopyTo(header);
+            if (!IsRecordHeader(header[0], header[1]))
+            {
+                _framingLost = true;
+                return count;
+            }
+            return (int)Math.Min(count, 5L + (header[3] << 8 | header[4]));
+        }
+        return Math.Min(count, 5 - _headerHave); // a header split across reads: its rest first
+    }
+
+    /// <summary>Follows the records through bytes just handed over.</summary>
+    private void Track(ReadOnlySpan<byte> given)
+    {
+        while (!given.IsEmpty)
+        {
+            if (_payloadLeft > 0)
+            {
+                int n = Math.Min(_payloadLeft, given.Length);
+                _payloadLeft -= n;
+                given = given[n..];
+                continue;
+            }
+            byte b = given[0];
+            given = given[1..];
+            switch (_headerHave)
+            {
+                case 0:
+                    if (!IsRecordHeader(b, 3))
+                    {
+                        _framingLost = true;
+                        return;
+                    }
+                    break;
+                case 1:
+                    if (b != 3)
+                    {
+                        _framingLost = true;
+                        return;
+                    }
+                    break;
+                case 3:
+                    _lengthHigh = b;
+                    break;
+                case 4:
+                    _payloadLeft = _lengthHigh << 8 | b;
+                    _headerHave = 0;
+                    continue;
+            }
+            _headerHave++;
+        }
+    }
+
+    /// <summary>A TLS record's content type (change_cipher_spec 20 to heartbeat 24) and major version 3.</summary>
+    private static bool IsRecordHeader(byte contentType, byte versionMajor) => contentType is >= 20 and <= 24 && versionMajor == 3;
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
     {

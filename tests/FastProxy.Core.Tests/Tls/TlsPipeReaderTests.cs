@@ -257,6 +257,98 @@ public sealed class TlsPipeReaderTests(TlsServerFixture fixture) : IClassFixture
         Assert.True(perRoundTrip < 64, $"{perRoundTrip} bytes allocated per round trip");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ReadAsync_ManyConnectionsWaitingForEachRecord_AllocatesNothingPerReadOnlyWhenFramed(bool framed)
+    {
+        // The proxy's case: on every connection the HTTP code asks for the next request before it comes, so each fill
+        // waits for every record. Waiting inside SslStream suspends two of its read state machines; their pooled
+        // builder keeps a few boxes per core, and with dozens of connections waiting at once each wait allocates them
+        // (~270 B). On a framed transport the wait happens on the transport instead. In-memory pipes with inline
+        // scheduling: nothing else allocates. The unframed case shows the measurement sees the difference.
+        const int Connections = 64;
+        var pairs = new (TlsPipeReader Reader, SslStream Client)[Connections];
+        for (int i = 0; i < Connections; i++)
+        {
+            pairs[i] = await InMemoryPairAsync(framed);
+        }
+        var message = new byte[512];
+
+        await WaitingReadsAsync(pairs, message, 100); // warm up
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        const int Rounds = 200;
+        await WaitingReadsAsync(pairs, message, Rounds);
+        long perRead = (GC.GetTotalAllocatedBytes(precise: true) - before) / (Rounds * Connections);
+
+        if (framed)
+        {
+            Assert.True(perRead < 64, $"{perRead} bytes allocated per record read");
+        }
+        else
+        {
+            Assert.True(perRead >= 64, $"only {perRead} bytes per read without framing: the measurement misses the waits");
+        }
+        foreach (var (reader, client) in pairs)
+        {
+            reader.Complete();
+            client.Dispose();
+        }
+    }
+
+    private async Task<(TlsPipeReader, SslStream)> InMemoryPairAsync(bool framed)
+    {
+        var inline = new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false);
+        var toServer = new Pipe(inline);
+        var toClient = new Pipe(inline);
+        var serverTransport = new Transport.DuplexPipeStream(new Transport.Tests.DuplexPipeStreamFramingTests.DuplexPipe(toServer.Reader, toClient.Writer), recordFramed: framed);
+        var serverSsl = new SslStream(serverTransport);
+        var clientSsl = new SslStream(new Transport.DuplexPipeStream(new Transport.Tests.DuplexPipeStreamFramingTests.DuplexPipe(toClient.Reader, toServer.Writer)));
+        var loaded = new TlsCertificateCache().Get(fixture.ApiEcdsa.Config, null);
+        using var cts = new CancellationTokenSource(Timeout);
+        var serverHandshake = serverSsl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificateContext = loaded.Context }, cts.Token);
+        await clientSsl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "api.example.test",
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        }, cts.Token);
+        await serverHandshake;
+        var reader = new TlsPipeReader(serverSsl, readAhead: false, serverTransport);
+        reader.Start();
+        return (reader, clientSsl);
+    }
+
+    private static async Task WaitingReadsAsync((TlsPipeReader Reader, SslStream Client)[] pairs, byte[] message, int rounds)
+    {
+        var pending = new ValueTask<ReadResult>[pairs.Length];
+        for (int round = 0; round < rounds; round++)
+        {
+            for (int i = 0; i < pairs.Length; i++)
+            {
+                pending[i] = pairs[i].Reader.ReadAsync(); // before the record is sent: every fill waits for it
+            }
+            for (int i = 0; i < pairs.Length; i++)
+            {
+                await pairs[i].Client.WriteAsync(message);
+            }
+            for (int i = 0; i < pairs.Length; i++)
+            {
+                var reader = pairs[i].Reader;
+                for (int got = 0; ;)
+                {
+                    var read = await pending[i];
+                    got += (int)read.Buffer.Length;
+                    reader.AdvanceTo(read.Buffer.End);
+                    if (got >= message.Length)
+                    {
+                        break;
+                    }
+                    pending[i] = reader.ReadAsync();
+                }
+            }
+        }
+    }
+
     // One async method for the whole loop (no helper awaited per round trip), so the measurement sees only what
     // SslStream, the reader and the writer allocate.
     private static async Task RoundTripsAsync(TlsPair pair, byte[] message, int count)
