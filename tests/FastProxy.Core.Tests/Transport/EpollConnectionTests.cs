@@ -154,42 +154,6 @@ public class EpollConnectionTests
         Assert.False(HasDescriptor(local, remote));
     }
 
-    [EpollTheory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task CloseAsync_BufferedResponse_FinRidesOnTheLastDataSegment(bool linger)
-    {
-        // The peer sends nothing, so every segment it receives after the SYN-ACK is the connection's: with the cork,
-        // one (the answer with FIN set); sent then closed, two (answer, FIN). The kernel holds a corked segment for
-        // at most ~200 ms, so a test thread stalled that long between send and close would see two: three attempts,
-        // one is enough, and without the cork none can give two.
-        var counts = new List<int>();
-        for (int attempt = 0; attempt < 3 && !counts.Contains(2); attempt++)
-        {
-            await using var pair = await EpollPair.AcceptAsync();
-            pair.Output.Write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8); // never flushed
-            var closing = pair.Connection.CloseAsync(Bound, linger ? TimeSpan.FromSeconds(30) : TimeSpan.Zero).AsTask();
-
-            Assert.StartsWith("HTTP/1.1 200 OK", System.Text.Encoding.ASCII.GetString(await pair.ReceiveToEndAsync()));
-            counts.Add(SegmentsIn(pair.Peer));
-            pair.Peer.Shutdown(SocketShutdown.Send); // ends a lingering close
-            await closing.WaitAsync(Bound);
-        }
-
-        Assert.Contains(2, counts);
-    }
-
-    /// <summary>tcp_info's tcpi_segs_in (Linux 4.2+): segments received, the SYN-ACK included.</summary>
-    private static int SegmentsIn(Socket socket)
-    {
-        const int TcpInfo = 11;
-        const int SegsInOffset = 140;
-        var info = new byte[232];
-        int length = socket.GetRawSocketOption(LinuxInterop.IPPROTO_TCP, TcpInfo, info);
-        Assert.True(length >= SegsInOffset + 4, $"tcp_info of {length} bytes");
-        return BitConverter.ToInt32(info, SegsInOffset);
-    }
-
     [EpollFact]
     public async Task CloseAsync_NoLinger_DescriptorClosedAndPeerGetsFin()
     {

@@ -455,8 +455,6 @@ internal sealed partial class EpollConnection
         _writer?.Reclaim(); // a deferred send is made here, before the close
         if (!IsAborted && _writer is { HasBuffered: true } writer)
         {
-            // Every path from here ends in a shutdown or close that releases the cork: the FIN leaves with the data.
-            writer.CorkForClose();
             var flush = writer.FlushBufferedAsync();
             if (!flush.IsCompleted)
             {

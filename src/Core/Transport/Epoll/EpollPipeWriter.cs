@@ -36,9 +36,6 @@ internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource
     // NoDelay, WriteDrainedAt): they must outlive a writer given back while the connection is parked.
     private volatile bool _sendStopped;
 
-    // MSG_NOSIGNAL, plus MSG_MORE once the connection is closing (CorkForClose).
-    private int _sendFlags = MSG_NOSIGNAL;
-
     private EdgeWait<FlushResult> _wait;
     private int _cancelRequested;
 
@@ -92,7 +89,6 @@ internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource
         _cancelRequested = 0;
         _failed = false;
         _sendStopped = false;
-        _sendFlags = MSG_NOSIGNAL;
         LoopPool<EpollPipeWriter>.Return(this);
     }
 
@@ -321,7 +317,7 @@ internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource
             if (ReferenceEquals(head, _buffer.Tail) || head.Next is null)
             {
                 attempted = head.End - _buffer.HeadIndex;
-                sent = send(_fd, head.Pointer + _buffer.HeadIndex, attempted, _sendFlags);
+                sent = send(_fd, head.Pointer + _buffer.HeadIndex, attempted, MSG_NOSIGNAL);
             }
             else
             {
@@ -341,7 +337,7 @@ internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource
                     count++;
                 }
                 var message = new MsgHdr { Iov = iov, IovLength = (nuint)count };
-                sent = sendmsg(_fd, &message, _sendFlags);
+                sent = sendmsg(_fd, &message, MSG_NOSIGNAL);
             }
             if (sent < 0)
             {
@@ -448,14 +444,6 @@ internal sealed unsafe class EpollPipeWriter : BlockPipeWriter, IValueTaskSource
             _connection.PostWork(EpollConnection.WriteWake);
         }
     }
-
-    /// <summary>
-    /// Before the close's last send, on the thread that owns the buffer: what is left goes out with MSG_MORE, so the
-    /// kernel holds the last partial segment until the shutdown or close that follows at once, and the FIN rides on it
-    /// (tcp_send_fin tacks it onto an unsent segment). Sent separately, the response is acknowledged by a segment of
-    /// its own before the FIN arrives: on a new connection per request, one segment in eleven.
-    /// </summary>
-    internal void CorkForClose() => _sendFlags = MSG_NOSIGNAL | MSG_MORE;
 
     /// <summary>A send timeout: nothing more goes out; a waiting flush reports the end.</summary>
     internal void StopSending() => _sendStopped = true;

@@ -41,7 +41,6 @@ internal static unsafe partial class LinuxInterop
     public const int MSG_PEEK = 0x2;
     public const int MSG_DONTWAIT = 0x40;
     public const int MSG_NOSIGNAL = 0x4000;
-    public const int MSG_MORE = 0x8000;
     public const int SHUT_WR = 1;
     public const int SHUT_RDWR = 2;
 
