@@ -65,12 +65,7 @@ internal sealed class ConnectionListener : IConnectionListener
             socket.Listen(Backlog);
             if (DelayFirstAck && OperatingSystem.IsLinux())
             {
-                // HAProxy's listeners for HTTP: TCP_QUICKACK off on the listening socket, inherited by accepted ones.
-                // The client speaks first and waits for the answer, so the ACK of its request rides on the response
-                // instead of a segment of its own (one packet fewer per connection, processed on the client's core).
-                // Linux leaves this mode by itself when a delayed ACK times out (tcp(7)), as on any keep-alive
-                // connection after its first exchange.
-                socket.SetRawSocketOption(IpProtoTcp, TcpQuickAck, stackalloc byte[4]);
+                DisableQuickAck(socket);
             }
         }
         catch
@@ -79,6 +74,24 @@ internal sealed class ConnectionListener : IConnectionListener
             throw;
         }
         return socket;
+    }
+
+    /// <summary>
+    /// HAProxy's HTTP listeners: TCP_QUICKACK off on the listening socket, inherited by accepted ones. The client
+    /// speaks first and waits for the answer, so the ACK of its first request rides on the response instead of a
+    /// segment of its own; Linux leaves this mode by itself when a delayed ACK times out (tcp(7)), and moves every
+    /// keep-alive connection to it after its first exchange anyway. Best effort: a kernel that refuses it only costs
+    /// the segment.
+    /// </summary>
+    private static void DisableQuickAck(Socket socket)
+    {
+        try
+        {
+            socket.SetRawSocketOption(IpProtoTcp, TcpQuickAck, stackalloc byte[4]);
+        }
+        catch (SocketException)
+        {
+        }
     }
 
     public void Start(Action<TransportConnection, IConnectionListener> onAccept) => _acceptLoop = AcceptLoopAsync(onAccept);
