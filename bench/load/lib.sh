@@ -146,6 +146,14 @@ cpu_ticks() {
   echo "$total"
 }
 
+# TCP segments sent by the whole machine so far (/proc/net/snmp, Tcp: OutSegs). Over a run on loopback with nothing
+# else on the network, sent equals received: the segments of the client, the proxy and the backend together. A proxy
+# that acknowledges separately or closes in more segments makes every core process more of them (benchmarks-load.md,
+# "One ACK fewer per new connection").
+tcp_out_segs() {
+  awk '$1 == "Tcp:" { if (!n) { for (i = 2; i <= NF; i++) col[$i] = i; n = 1 } else print $col["OutSegs"] }' /proc/net/snmp
+}
+
 # Sum of VmRSS (KiB) of a process and its live descendants.
 rss_kib() {
   local total=0 p v

@@ -74,13 +74,15 @@ for scen in $SCENARIOS; do
       out="$WORK_DIR/wrk-$scen-$proxy-$round.txt"
       run_wrk "$out.warmup" "$WARMUP" "$scen" "${PORT[$proxy]}"
       t0=$(cpu_ticks "${PID[$proxy]}")
+      g0=$(tcp_out_segs)
       run_wrk "$out" "$DURATION" "$scen" "${PORT[$proxy]}"
+      g1=$(tcp_out_segs)
       t1=$(cpu_ticks "${PID[$proxy]}")
       rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
       p99=$(awk '$1 == "99%" {print $2}' "$out")
       errs=$(awk '/Non-2xx or 3xx responses:/ {e += $NF} /Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$out")
       [ -n "$rps" ] || die "wrk printed no result for $(proxy_label "$proxy") in scenario $scen (see $out)"
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$round" "$proxy" "$rps" "$((t1 - t0))" "$p99" "$errs" >>"$RESULTS"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$round" "$proxy" "$rps" "$((t1 - t0))" "$p99" "$errs" "$((g1 - g0))" >>"$RESULTS"
     done
     log "scenario $scen round $round/$ROUNDS: $(awk -F'\t' -v s="$scen" -v r="$round" '$1 == s && $2 == r {printf "%s %.0f  ", $3, $4}' "$RESULTS")"
   done
@@ -93,7 +95,8 @@ python3 "$BENCH_DIR/paired_report.py" "$RESULTS" "$CLK_TCK" "$DURATION" "$PROXIE
   echo "Setup: wrk -t1 -c$CONNECTIONS; per round and proxy ${WARMUP} s warm-up then ${DURATION} s measured; $ROUNDS rounds per"
   echo "scenario, the proxies' order rotating. All proxies run for the whole benchmark on core $PROXY_CORE (idle while another"
   echo "is measured), wrk and the backend (nginx, 1 worker) on core $CLIENT_CORE. CPU µs/req = the proxy's utime+stime during"
-  echo "its measured run / its requests. FastProxy: $FP_BUILD_DESC."
+  echo "its measured run / its requests; TCP segments/req = the machine's TCP segments sent during the run (client, proxy"
+  echo "and backend together, /proc/net/snmp OutSegs) / its requests. FastProxy: $FP_BUILD_DESC."
   echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc --all) cores, kernel $(uname -r)."
 } >>"$REPORT"
 

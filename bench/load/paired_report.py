@@ -1,7 +1,7 @@
 """Report of a paired load run (bench/load/paired.sh, bench/load/tls.sh with PAIRED=1).
 
 Input: a TSV of runs, one line per (scenario, round, proxy): scenario, round, proxy, req/s, the proxy's CPU ticks
-during the run, wrk's p99, errors. Output: a Markdown table of each proxy's medians, then the distribution of the
+during the run, wrk's p99, errors, and optionally the TCP segments the machine sent during the run. Output: a Markdown table of each proxy's medians, then the distribution of the
 per-round FastProxy/peer ratios (req/s, CPU per request, p99): within a round the runs are back to back, so a shift of
 the machine's speed moves both sides of most ratios alike.
 
@@ -20,8 +20,12 @@ def ms(text):
 
 rows = defaultdict(dict)
 for line in open(path):
-    scen, rnd, proxy, rps, ticks, p99, errs = line.rstrip("\n").split("\t")
-    rows[(scen, int(rnd))][proxy] = (float(rps), int(ticks) / hz * 1e6 / (float(rps) * secs), ms(p99), int(errs))
+    fields = line.rstrip("\n").split("\t")
+    scen, rnd, proxy, rps, ticks, p99, errs = fields[:7]
+    requests = float(rps) * secs
+    segments = int(fields[7]) / requests if len(fields) > 7 and fields[7] else None
+    rows[(scen, int(rnd))][proxy] = (float(rps), int(ticks) / hz * 1e6 / requests, ms(p99), int(errs), segments)
+with_segments = all(r[4] is not None for runs in rows.values() for r in runs.values())
 
 def q(values, p):
     values = sorted(values)
@@ -30,13 +34,14 @@ def q(values, p):
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 scenarios = sorted({s for s, _ in rows})
-print("| scenario | proxy | median req/s | median CPU µs/req | median p99 ms | errors |")
-print("|---|---|---:|---:|---:|---:|")
+print("| scenario | proxy | median req/s | median CPU µs/req | median p99 ms | errors |" + (" median TCP segments/req |" if with_segments else ""))
+print("|---|---|---:|---:|---:|---:|" + ("---:|" if with_segments else ""))
 for scen in scenarios:
     for proxy in proxies:
         runs = [r[proxy] for (s, _), r in sorted(rows.items()) if s == scen and proxy in r]
         print(f"| {scen} | {label[proxy]} | {st.median(x[0] for x in runs):,.0f} | {st.median(x[1] for x in runs):.2f} | "
-              f"{st.median(x[2] for x in runs):.3f} | {sum(x[3] for x in runs)} |")
+              f"{st.median(x[2] for x in runs):.3f} | {sum(x[3] for x in runs)} |"
+              + (f" {st.median(x[4] for x in runs):.2f} |" if with_segments else ""))
 print()
 print("Per-round ratios (FastProxy / peer, each round's runs back to back):")
 print()
