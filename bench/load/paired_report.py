@@ -1,9 +1,10 @@
 """Report of a paired load run (bench/load/paired.sh, bench/load/tls.sh with PAIRED=1).
 
 Input: a TSV of runs, one line per (scenario, round, proxy): scenario, round, proxy, req/s, the proxy's CPU ticks
-during the run, wrk's p99, errors, and optionally the TCP segments the machine sent during the run. Output: a Markdown table of each proxy's medians, then the distribution of the
-per-round FastProxy/peer ratios (req/s, CPU per request, p99): within a round the runs are back to back, so a shift of
-the machine's speed moves both sides of most ratios alike.
+during the run, wrk's p99, errors, and optionally the TCP segments the machine sent during the run. Output: a
+Markdown table of each proxy's medians, then the distribution of the per-round FastProxy/peer ratios (req/s, CPU per
+request, p99): within a round the runs are back to back, so a shift of the machine's speed moves both sides of most
+ratios alike.
 
     python3 paired_report.py RESULTS.tsv CLK_TCK SECONDS "fastproxy nginx [haproxy]"
 """

@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using FastProxy.Diagnostics;
+using FastProxy.Transport.Epoll;
 using Microsoft.Extensions.Logging;
 
 namespace FastProxy.Transport;
@@ -11,8 +12,6 @@ internal sealed class ConnectionListener : IConnectionListener
 {
     // nginx's default listen backlog on Linux (NGX_LISTEN_BACKLOG).
     private const int Backlog = 511;
-    private const int IpProtoTcp = 6;
-    private const int TcpQuickAck = 12;
 
     /// <summary><c>FASTPROXY_LISTEN_QUICKACK=1</c> keeps the kernel's quick ACKs on accepted connections.</summary>
     internal static readonly bool DelayFirstAck = Environment.GetEnvironmentVariable("FASTPROXY_LISTEN_QUICKACK") != "1";
@@ -87,7 +86,7 @@ internal sealed class ConnectionListener : IConnectionListener
     {
         try
         {
-            socket.SetRawSocketOption(IpProtoTcp, TcpQuickAck, stackalloc byte[4]);
+            socket.SetRawSocketOption(LinuxInterop.IPPROTO_TCP, LinuxInterop.TCP_QUICKACK, stackalloc byte[4]);
         }
         catch (SocketException)
         {

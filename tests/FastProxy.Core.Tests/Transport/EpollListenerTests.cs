@@ -29,17 +29,16 @@ public class EpollListenerTests
     {
         // TCP_QUICKACK reads 0 in delayed-ACK ("pingpong") mode; a new connection reads 1 unless the listener set it
         // off (tcp(7)), so the ACK of a client's first request rides on the response.
-        const int TcpQuickAck = 12;
         using var listening = ConnectionListener.CreateListeningSocket(new IPEndPoint(IPAddress.Loopback, 0));
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         client.Connect(listening.LocalEndPoint!);
         using var accepted = listening.Accept();
         var value = new byte[4];
 
-        accepted.GetRawSocketOption(LinuxInterop.IPPROTO_TCP, TcpQuickAck, value);
+        accepted.GetRawSocketOption(LinuxInterop.IPPROTO_TCP, LinuxInterop.TCP_QUICKACK, value);
 
         Assert.Equal(ConnectionListener.DelayFirstAck ? 0 : 1, BitConverter.ToInt32(value));
-        client.GetRawSocketOption(LinuxInterop.IPPROTO_TCP, TcpQuickAck, value);
+        client.GetRawSocketOption(LinuxInterop.IPPROTO_TCP, LinuxInterop.TCP_QUICKACK, value);
         Assert.Equal(1, BitConverter.ToInt32(value)); // the kernel's default, for contrast
     }
 

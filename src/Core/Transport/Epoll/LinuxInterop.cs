@@ -36,6 +36,7 @@ internal static unsafe partial class LinuxInterop
     public const int SOCK_CLOEXEC = 0x80000;
     public const int IPPROTO_TCP = 6;
     public const int TCP_NODELAY = 1;
+    public const int TCP_QUICKACK = 12;
     public const int SOL_SOCKET = 1;
     public const int SO_ERROR = 4;
     public const int MSG_PEEK = 0x2;
